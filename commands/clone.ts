@@ -1,0 +1,23 @@
+import { Args } from '@oclif/core';
+import { EltonCommand, EXIT_CODE_HELP, human } from '../src/cli/base.js';
+import { clone, type CloneResult } from '../src/app/clone.js';
+
+export default class Clone extends EltonCommand {
+  static summary = 'Create a workspace from a remote and check a version out.';
+  static description = `REMOTE is a file:///PATH store, a store directory, or another workspace (whose embedded store is then shared).\n\n${EXIT_CODE_HELP}`;
+  static strict = false;
+  static examples = ['<%= config.bin %> clone file:///mnt/shared/store photos@latest ./photos', '<%= config.bin %> clone ../project project@3 /tmp/project-v3'];
+  static args = {
+    remote: Args.string({ required: true, description: 'remote URL or path' }),
+    ref: Args.string({ required: true, description: 'version to check out (NAME@V or NAME@latest)' }),
+    dir: Args.string({ required: true, description: 'new directory' }),
+  };
+
+  async run(): Promise<CloneResult> {
+    const { args, argv } = await this.parse(Clone);
+    const paths = (argv as string[]).slice(3).filter((p) => p !== '--');
+    const r = await clone({ remote: args.remote, ref: args.ref, dir: args.dir, paths }, await this.deps());
+    this.log(`cloned ${r.ref} into ${r.root}: ${r.files} files, ${human(r.bytesWritten)}`);
+    return r;
+  }
+}

@@ -1,0 +1,282 @@
+// Use-case: make the working tree match NAME@V, touching only what differs and never losing uncommitted work.
+//
+// Three phases, so that a failure or a kill can never leave a half-written file behind:
+//   1. plan: compare the target with the workspace's base version and the working tree;
+//   2. stage: fetch, verify and write every new file under .elton/staging (the working tree is untouched);
+//   3. apply: delete, create directories, rename staged files into place, restore mtimes.
+// A run killed in phase 3 is completed by the next run: what it already changed now matches the target.
+
+import { promises as fsp, lstatSync } from 'node:fs';
+import { join } from 'node:path';
+import { dirty, notFound } from '../errors.js';
+import { decodeObject } from '../object.js';
+import { comparePaths, contentKey, loadSnapshot, parentOf, pathCovered, type Flat, type FlatEntry } from '../snapshot.js';
+import type { Store } from '../store/store.js';
+import type { VersionRecord } from '../version.js';
+import { forEachLimit } from '../lib/concurrency.js';
+import { readWorkTree, StatCache, filesystemNow } from '../workspace/worktree.js';
+import type { Workspace } from '../workspace/workspace.js';
+import type { Reporter } from '../events.js';
+import { openWorkspace, reporterOf, resolveVersion, workspacePaths, type Deps } from './context.js';
+
+export interface CheckoutOptions { ref: string; paths?: string[]; force?: boolean }
+
+export interface CheckoutResult {
+  ref: string;
+  tree: string;
+  version: number;
+  paths: string[] | null;
+  /** Files and symlinks in the checked-out selection. */
+  files: number;
+  written: number;
+  reused: number;
+  deleted: number;
+  bytesWritten: number;
+  fetched: { objects: number; bytes: number };
+}
+
+const ROOT_META = { mode: 0o755, mtime: 0 };
+const STAGE_BATCH_BYTES = 16 * 1024 * 1024;
+const IO_PARALLEL = 32;
+
+export async function checkout(opts: CheckoutOptions, deps: Deps): Promise<CheckoutResult> {
+  const { ws, store } = await openWorkspace(deps);
+  const lock = await ws.lock('checkout');
+  try {
+    const record = await resolveVersion(store, opts.ref, ws.config.tree);
+    const prefixes = opts.paths?.length ? workspacePaths(ws, deps.cwd, opts.paths) : undefined;
+    return await checkoutVersion(ws, store, record, prefixes, opts.force ?? false, reporterOf(deps));
+  } finally {
+    await store.close();
+    await lock.release();
+  }
+}
+
+interface Plan {
+  writes: string[];
+  dirs: string[];
+  deletes: string[];
+  reused: number;
+  fixMeta: string[];
+  conflicts: string[];
+}
+
+function isClean(work: FlatEntry | undefined, head: FlatEntry | undefined): boolean {
+  return !!work && !!head && work.type === head.type && contentKey(work) === contentKey(head);
+}
+
+/** Decides what to write and delete, and which uncommitted changes stand in the way. */
+function plan(target: Flat, head: Flat, work: Flat, prefixes: string[] | undefined): Plan {
+  const p: Plan = { writes: [], dirs: [], deletes: [], reused: 0, fixMeta: [], conflicts: [] };
+  for (const [path, t] of target) {
+    if (path === '') continue;
+    const w = work.get(path);
+    if (w && w.type === t.type && contentKey(w) === contentKey(t)) {
+      if (t.type === 'dir') p.dirs.push(path);
+      else {
+        p.reused++;
+        if ((w.mode & 0o777) !== (t.mode & 0o777) || (t.type === 'file' && Math.floor(w.mtime) !== t.mtime)) p.fixMeta.push(path);
+      }
+      continue;
+    }
+    if (t.type === 'dir') p.dirs.push(path);
+    else p.writes.push(path);
+    // Replacing something that is neither the base version's content nor already the target's.
+    if (w && w.type !== 'dir' && !isClean(w, head.get(path))) p.conflicts.push(path);
+  }
+  const replacedDirs = new Set<string>();
+  for (const [path, w] of work) {
+    if (path === '' || !pathCovered(path, prefixes)) continue;
+    const t = target.get(path);
+    const h = head.get(path);
+    // A directory in the way of a file: everything in it must be ours to remove.
+    const blocker = ancestorReplacedByNonDir(path, w.type === 'dir', target);
+    if (blocker) {
+      replacedDirs.add(blocker);
+      if (w.type !== 'dir' && !isClean(w, h)) p.conflicts.push(path);
+      continue;
+    }
+    if (t || !h) continue; // kept, or untracked and left alone
+    if (w.type !== 'dir' && !isClean(w, h)) p.conflicts.push(path);
+    p.deletes.push(path);
+  }
+  for (const d of replacedDirs) p.deletes.push(d);
+  p.deletes.sort((a, b) => comparePaths(b, a));
+  return p;
+}
+
+/** The directory (this one or an ancestor) that the target replaces with a file or symlink, if any. */
+function ancestorReplacedByNonDir(path: string, isDir: boolean, target: Flat): string | undefined {
+  let found: string | undefined;
+  for (let d = isDir ? path : parentOf(path); d !== ''; d = parentOf(d)) {
+    const t = target.get(d);
+    if (t && t.type !== 'dir') found = d;
+  }
+  return found;
+}
+
+export async function checkoutVersion(ws: Workspace, store: Store, record: VersionRecord, prefixes: string[] | undefined, force: boolean, reporter: Reporter): Promise<CheckoutResult> {
+  const clockMs = filesystemNow(ws);
+  const targetLoad = await loadSnapshot(store, record.root, ROOT_META, prefixes);
+  const target = targetLoad.flat;
+  for (const p of prefixes ?? []) {
+    if (!target.has(p)) throw notFound(`path "${p}" in ${record.tree}@${record.version}`, `\`elton ls ${record.tree}@${record.version}\` shows what it holds`);
+  }
+  const headRef = await ws.readHead();
+  let head: Flat = new Map();
+  if (headRef) {
+    const headRecord = await store.readVersion(headRef.tree, headRef.version);
+    head = (await loadSnapshot(store, headRecord.root, ROOT_META, prefixes)).flat;
+  }
+  const work = await readWorkTree(ws, {
+    settings: { chunker: store.config.chunker },
+    prefixes,
+    needContent: (path) => target.has(path) || head.has(path),
+    reporter,
+  });
+  const steps = plan(target, head, work.flat, prefixes);
+  if (steps.conflicts.length && !force) throw dirty(steps.conflicts.sort(comparePaths));
+
+  await fsp.rm(ws.stagingDir, { recursive: true, force: true });
+  await fsp.mkdir(ws.stagingDir, { recursive: true });
+  const fetched = { objects: 0, bytes: 0 };
+  const staged = await stage(ws, store, target, steps.writes, fetched, reporter);
+  const bytesWritten = await apply(ws, target, steps, staged, force);
+  await fsp.rm(ws.stagingDir, { recursive: true, force: true });
+
+  const cache = new StatCache(new Map(work.cache.entries), clockMs);
+  for (const path of steps.deletes) cache.entries.delete(path);
+  for (const path of [...steps.writes, ...steps.fixMeta]) {
+    const t = target.get(path)!;
+    if (t.type !== 'file') continue;
+    const st = lstatSync(join(ws.root, path));
+    cache.entries.set(path, { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, mode: st.mode & 0o7777, chunks: t.chunks!, stored: true });
+  }
+  await cache.save(ws);
+  if (!prefixes) await ws.writeHead({ tree: record.tree, version: record.version });
+  else if (!headRef) await ws.writeHead({ tree: record.tree, version: record.version, paths: prefixes });
+
+  let files = 0;
+  for (const e of target.values()) if (e.type !== 'dir') files++;
+  return {
+    ref: `${record.tree}@${record.version}`, tree: record.tree, version: record.version, paths: prefixes ?? null,
+    files, written: steps.writes.length, reused: steps.reused, deleted: steps.deletes.length, bytesWritten, fetched,
+  };
+}
+
+/**
+ * Fetches and verifies the chunks of every file to write, and writes each file under staging.
+ * Files go in batches of about 16 MiB of chunks, one batched store read per batch, so memory
+ * stays bounded and a remote store sees few large requests. Any bad object aborts here,
+ * before the working tree is touched.
+ */
+async function stage(ws: Workspace, store: Store, target: Flat, writes: string[], fetched: { objects: number; bytes: number }, reporter: Reporter): Promise<Map<string, string>> {
+  const staged = new Map<string, string>();
+  const files = writes.filter((p) => target.get(p)!.type === 'file');
+  const total = files.reduce((n, p) => n + target.get(p)!.size, 0);
+  let loaded = 0;
+  let i = 0;
+  let serial = 0;
+  while (i < files.length) {
+    const batch: string[] = [];
+    const ids = new Set<string>();
+    let bytes = 0;
+    while (i < files.length && (batch.length === 0 || bytes < STAGE_BATCH_BYTES)) {
+      const path = files[i++];
+      batch.push(path);
+      for (const c of target.get(path)!.chunks!) {
+        if (!ids.has(c.id)) bytes += c.size;
+        ids.add(c.id);
+      }
+    }
+    const plain = new Map<string, Buffer>();
+    await store.readObjects(ids, (id, data) => {
+      fetched.objects++;
+      fetched.bytes += data.length;
+      plain.set(id, decodeObject(data, `object ${id}`, id).plain);
+    });
+    await forEachLimit(batch, IO_PARALLEL, async (path) => {
+      const e = target.get(path)!;
+      const tmp = join(ws.stagingDir, String(serial++));
+      const fh = await fsp.open(tmp, 'wx', e.mode & 0o777);
+      try {
+        const parts = e.chunks!.map((c) => plain.get(c.id)!);
+        if (parts.length) await fh.writev(parts);
+        await fh.chmod(e.mode & 0o777);
+        await fh.utimes(e.mtime / 1000, e.mtime / 1000);
+      } finally {
+        await fh.close();
+      }
+      staged.set(path, tmp);
+      loaded += e.size;
+    });
+    reporter({ type: 'progress', phase: 'checkout', loaded, total, unit: 'bytes' });
+  }
+  return staged;
+}
+
+async function removeAny(abs: string): Promise<void> {
+  await fsp.rm(abs, { recursive: true, force: true });
+}
+
+/** Makes `abs` a real directory: whatever else is there (a file, or a symlink that could lead outside) is removed. */
+async function ensureDir(abs: string): Promise<void> {
+  try {
+    const st = await fsp.lstat(abs);
+    if (st.isDirectory()) return;
+    await removeAny(abs);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  await fsp.mkdir(abs);
+}
+
+async function apply(ws: Workspace, target: Flat, steps: Plan, staged: Map<string, string>, force: boolean): Promise<number> {
+  const abs = (p: string) => join(ws.root, p);
+  for (const path of steps.deletes) {
+    const t = target.get(path);
+    let st;
+    try { st = await fsp.lstat(abs(path)); } catch { continue; }
+    if (st.isDirectory()) {
+      // A directory replaced by a file goes entirely (the plan checked its contents are ours,
+      // or --force said to discard them); otherwise only an emptied one is removed.
+      if (t || force) await removeAny(abs(path));
+      else await fsp.rmdir(abs(path)).catch(() => {});
+    } else {
+      await fsp.rm(abs(path), { force: true });
+    }
+  }
+  // Parents before children (the target is ordered that way), so no path is ever reached through a symlink.
+  for (const path of steps.dirs) await ensureDir(abs(path));
+  let bytesWritten = 0;
+  await forEachLimit(steps.writes, IO_PARALLEL, async (path) => {
+    const t = target.get(path)!;
+    const dest = abs(path);
+    const st = await fsp.lstat(dest).catch(() => undefined);
+    if (st?.isDirectory()) await removeAny(dest);
+    if (t.type === 'file') {
+      await fsp.rename(staged.get(path)!, dest);
+      bytesWritten += t.size;
+    } else {
+      const tmp = join(ws.stagingDir, `link-${Math.random().toString(36).slice(2)}`);
+      await fsp.symlink(t.target!, tmp);
+      await fsp.rename(tmp, dest);
+      await fsp.lutimes(dest, t.mtime / 1000, t.mtime / 1000).catch(() => {});
+    }
+  });
+  for (const path of steps.fixMeta) {
+    const t = target.get(path)!;
+    if (t.type === 'file') {
+      await fsp.chmod(abs(path), t.mode & 0o777);
+      await fsp.utimes(abs(path), t.mtime / 1000, t.mtime / 1000);
+    }
+  }
+  // Directory mtimes last, deepest first: creating entries inside a directory changes its mtime.
+  const dirs = [...steps.dirs].sort((a, b) => comparePaths(b, a));
+  for (const path of dirs) {
+    const t = target.get(path)!;
+    await fsp.chmod(abs(path), t.mode & 0o777).catch(() => {});
+    await fsp.utimes(abs(path), t.mtime / 1000, t.mtime / 1000).catch(() => {});
+  }
+  return bytesWritten;
+}

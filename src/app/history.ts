@@ -1,0 +1,124 @@
+// Use-cases that read history: log, ls, cat, status and diff.
+
+import { notFound, usage } from '../errors.js';
+import { decodeObject } from '../object.js';
+import { parseRef } from '../ref.js';
+import { diffSnapshots, loadSnapshot, parentOf, type Change, type Flat } from '../snapshot.js';
+import type { Store } from '../store/store.js';
+import type { VersionRecord } from '../version.js';
+import { readWorkTree } from '../workspace/worktree.js';
+import type { Workspace } from '../workspace/workspace.js';
+import { openWorkspace, reporterOf, resolveVersion, type Deps } from './context.js';
+
+const ROOT_META = { mode: 0o755, mtime: 0 };
+
+async function withWorkspace<T>(deps: Deps, fn: (ws: Workspace, store: Store) => Promise<T>): Promise<T> {
+  const { ws, store } = await openWorkspace(deps);
+  try {
+    return await fn(ws, store);
+  } finally {
+    await store.close();
+  }
+}
+
+export interface LogResult { tree: string; versions: VersionRecord[] }
+
+export function log(opts: { tree?: string; limit?: number }, deps: Deps): Promise<LogResult> {
+  return withWorkspace(deps, async (ws, store) => {
+    const tree = opts.tree ?? ws.config.tree;
+    let numbers = (await store.listVersions(tree)).reverse();
+    if (opts.limit) numbers = numbers.slice(0, opts.limit);
+    const versions = await Promise.all(numbers.map((v) => store.readVersion(tree, v)));
+    return { tree, versions };
+  });
+}
+
+export interface LsEntry { name: string; path: string; type: string; mode: string; size: number; mtime: string; target?: string }
+export interface LsResult { ref: string; path: string; entries: LsEntry[] }
+
+const normalizePath = (p: string | undefined) => (p ?? '').split('/').filter((s) => s && s !== '.').join('/');
+
+export function ls(opts: { ref: string; path?: string; recursive?: boolean }, deps: Deps): Promise<LsResult> {
+  return withWorkspace(deps, async (ws, store) => {
+    const record = await resolveVersion(store, opts.ref, ws.config.tree);
+    const path = normalizePath(opts.path);
+    const { flat } = await loadSnapshot(store, record.root, ROOT_META, path ? [path] : undefined);
+    const at = flat.get(path);
+    if (!at) throw notFound(`path "${path}" in ${record.tree}@${record.version}`);
+    const entries: LsEntry[] = [];
+    for (const [p, e] of flat) {
+      if (p === '' || p === path && at.type === 'dir') continue;
+      const inside = at.type !== 'dir' ? p === path : path === '' || p.startsWith(path + '/');
+      if (!inside || (!opts.recursive && at.type === 'dir' && parentOf(p) !== path)) continue;
+      entries.push({
+        name: p.slice(p.lastIndexOf('/') + 1), path: p, type: e.type, mode: e.mode.toString(8).padStart(4, '0'),
+        size: e.size, mtime: new Date(e.mtime).toISOString(), ...(e.target !== undefined ? { target: e.target } : {}),
+      });
+    }
+    return { ref: `${record.tree}@${record.version}`, path, entries };
+  });
+}
+
+export interface CatResult { ref: string; path: string; size: number; content: Buffer }
+
+export function cat(opts: { spec: string }, deps: Deps): Promise<CatResult> {
+  return withWorkspace(deps, async (ws, store) => {
+    const ref = parseRef(opts.spec, { allowPath: true });
+    const path = normalizePath(ref.path);
+    if (!path) throw usage(`"${opts.spec}" names no file`, 'write REF:PATH, for example data@3:docs/readme.txt');
+    const record = await resolveVersion(store, ref, ws.config.tree);
+    const { flat } = await loadSnapshot(store, record.root, ROOT_META, [path]);
+    const e = flat.get(path);
+    if (!e) throw notFound(`path "${path}" in ${record.tree}@${record.version}`, `\`elton ls ${record.tree}@${record.version}\` shows what it holds`);
+    if (e.type === 'dir') throw usage(`"${path}" is a directory`, `use \`elton ls ${record.tree}@${record.version} ${path}\``);
+    if (e.type === 'symlink') return { ref: `${record.tree}@${record.version}`, path, size: Buffer.byteLength(e.target!), content: Buffer.from(e.target!) };
+    const parts = new Map<string, Buffer>();
+    await store.readObjects(e.chunks!.map((c) => c.id), (id, data) => { parts.set(id, decodeObject(data, `object ${id}`, id).plain); });
+    const content = Buffer.concat(e.chunks!.map((c) => parts.get(c.id)!));
+    return { ref: `${record.tree}@${record.version}`, path, size: content.length, content };
+  });
+}
+
+export interface DiffResult { from: string; to: string; changes: Change[] }
+
+async function snapshotOf(store: Store, ref: string, tree: string): Promise<{ name: string; flat: Flat }> {
+  const record = await resolveVersion(store, ref, tree);
+  return { name: `${record.tree}@${record.version}`, flat: (await loadSnapshot(store, record.root, ROOT_META)).flat };
+}
+
+async function workingSnapshot(ws: Workspace, store: Store, deps: Deps): Promise<Flat> {
+  const lock = await ws.lock('diff');
+  try {
+    const work = await readWorkTree(ws, { settings: { chunker: store.config.chunker }, reporter: reporterOf(deps) });
+    // The re-read files are remembered, so the next status or commit need not read them again.
+    await work.cache.save(ws);
+    return work.flat;
+  } finally {
+    await lock.release();
+  }
+}
+
+/** `diff A B` compares two versions; `diff A` compares A with the working tree. */
+export function diff(opts: { from: string; to?: string }, deps: Deps): Promise<DiffResult> {
+  return withWorkspace(deps, async (ws, store) => {
+    const a = await snapshotOf(store, opts.from, ws.config.tree);
+    if (opts.to) {
+      const b = await snapshotOf(store, opts.to, ws.config.tree);
+      return { from: a.name, to: b.name, changes: diffSnapshots(a.flat, b.flat) };
+    }
+    return { from: a.name, to: 'working tree', changes: diffSnapshots(a.flat, await workingSnapshot(ws, store, deps)) };
+  });
+}
+
+export interface StatusResult { tree: string; head: string | null; latest: number; clean: boolean; changes: Change[] }
+
+export function status(deps: Deps): Promise<StatusResult> {
+  return withWorkspace(deps, async (ws, store) => {
+    const head = await ws.readHead();
+    const tree = ws.config.tree;
+    let base: Flat = new Map();
+    if (head) base = (await loadSnapshot(store, (await store.readVersion(head.tree, head.version)).root, ROOT_META)).flat;
+    const changes = diffSnapshots(base, await workingSnapshot(ws, store, deps));
+    return { tree, head: head ? `${head.tree}@${head.version}` : null, latest: await store.latestVersion(tree), clean: changes.length === 0, changes };
+  });
+}

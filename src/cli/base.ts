@@ -1,0 +1,91 @@
+// The base of every command: --json, progress rendering, and the one place that turns errors into exit codes.
+
+import { Command } from '@oclif/core';
+import chalk from 'chalk';
+import { EltonError, EXIT, type ErrorJson } from '../errors.js';
+import type { EltonEvent, Reporter } from '../events.js';
+import type { Deps } from '../app/context.js';
+
+if (process.env.NO_COLOR) chalk.level = 0;
+
+export const EXIT_CODE_HELP = `EXIT CODES
+  0 ok · 1 internal error · 2 usage or bad ref · 3 not a workspace · 4 not found
+  5 conflict (stale parent, uncommitted changes) · 6 locked · 7 verification failed
+  8 I/O error · 9 unsupported format · 10 already exists     (see docs/errors.md)`;
+
+type Spinner = { text: string; stop(): void; start(): Spinner };
+
+function human(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let n = bytes;
+  let u = 0;
+  while (n >= 1024 && u < units.length - 1) { n /= 1024; u++; }
+  return `${u ? n.toFixed(1) : n} ${units[u]}`;
+}
+export { human };
+
+export abstract class EltonCommand extends Command {
+  static enableJsonFlag = true;
+  private spinner?: Spinner;
+
+  /** Progress on a TTY only: cron jobs and pipes get nothing but the result. */
+  private get interactive(): boolean {
+    return Boolean(process.stdout.isTTY && process.stderr.isTTY) && !this.jsonEnabled();
+  }
+
+  protected async deps(): Promise<Deps> {
+    let reporter: Reporter = (e) => this.onEvent(e);
+    if (this.interactive) {
+      const { default: ora } = await import('ora');
+      this.spinner = ora({ stream: process.stderr, color: process.env.NO_COLOR ? undefined : 'cyan' }) as unknown as Spinner;
+      const base = reporter;
+      reporter = (e) => {
+        if (e.type === 'progress' && this.spinner) {
+          this.spinner.text = e.total ? `${e.phase} ${e.unit === 'bytes' ? `${human(e.loaded)} / ${human(e.total)}` : `${e.loaded} / ${e.total}`}` : `${e.phase}...`;
+          this.spinner.start();
+        }
+        base(e);
+      };
+    }
+    return { cwd: process.cwd(), reporter };
+  }
+
+  private onEvent(e: EltonEvent): void {
+    if (e.type === 'warning') {
+      this.spinner?.stop();
+      process.stderr.write(`${chalk.yellow('warning:')} ${e.message}\n`);
+    }
+  }
+
+  protected async finally(err: Error | undefined): Promise<void> {
+    this.spinner?.stop();
+    await super.finally(err);
+  }
+
+  logJson(json: unknown): void {
+    process.stdout.write(JSON.stringify(json, null, 2) + '\n');
+  }
+
+  /** Every failure ends here: a typed error prints its message and hint, never a stack trace. */
+  async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<void> {
+    this.spinner?.stop();
+    let e: ErrorJson;
+    if (err instanceof EltonError) {
+      e = err.toJSON();
+    } else if (err.oclif?.exit !== undefined) {
+      // oclif's own parse errors: unknown flags, missing arguments.
+      if (err.oclif.exit === 0) return;
+      e = { code: 'E_USAGE', message: err.message.replace(/^Error: /, ''), hint: `see \`elton ${this.id} --help\``, exitCode: EXIT.usage };
+    } else {
+      e = { code: 'E_INTERNAL', message: err.message, hint: 'this is a bug in elton; set ELTON_DEBUG=1 for the stack trace and report it', exitCode: EXIT.internal };
+      if (process.env.ELTON_DEBUG) process.stderr.write(`${err.stack}\n`);
+    }
+    process.exitCode = e.exitCode;
+    if (this.jsonEnabled()) {
+      this.logJson({ error: e });
+    } else {
+      process.stderr.write(`${chalk.red('error:')} ${e.message}\n`);
+      if (e.hint) process.stderr.write(`${chalk.dim('hint:')} ${e.hint}\n`);
+    }
+  }
+}

@@ -1,0 +1,80 @@
+// Typed errors: every failure a user can cause or meet carries a code, an exit code and a hint.
+
+export const EXIT = {
+  ok: 0,
+  internal: 1,
+  usage: 2,
+  notWorkspace: 3,
+  notFound: 4,
+  conflict: 5,
+  locked: 6,
+  corrupt: 7,
+  io: 8,
+  format: 9,
+  exists: 10,
+} as const;
+
+export interface ErrorJson {
+  code: string;
+  message: string;
+  hint?: string;
+  exitCode: number;
+  details?: Record<string, unknown>;
+}
+
+export class EltonError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly exitCode: number,
+    readonly hint?: string,
+    readonly details?: Record<string, unknown>,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'EltonError';
+  }
+
+  toJSON(): ErrorJson {
+    return { code: this.code, message: this.message, hint: this.hint, exitCode: this.exitCode, details: this.details };
+  }
+}
+
+export const notWorkspace = (dir: string) =>
+  new EltonError('E_NOT_WORKSPACE', `not an elton workspace: ${dir}`, EXIT.notWorkspace,
+    'run `elton init` here, or `elton clone REMOTE REF DIR`, or cd into a workspace');
+
+export const usage = (message: string, hint?: string) => new EltonError('E_USAGE', message, EXIT.usage, hint);
+
+export const badRef = (ref: string, why: string) =>
+  new EltonError('E_BAD_REF', `bad ref "${ref}": ${why}`, EXIT.usage,
+    'a ref is NAME@V, NAME@latest, @V or @latest (V = 1, 2, 3...); add :PATH for `cat`');
+
+export const notFound = (what: string, hint?: string, details?: Record<string, unknown>) =>
+  new EltonError('E_NOT_FOUND', `${what} not found`, EXIT.notFound, hint, details);
+
+export const conflict = (message: string, hint: string, details?: Record<string, unknown>) =>
+  new EltonError('E_CONFLICT', message, EXIT.conflict, hint, details);
+
+export const dirty = (paths: string[]) =>
+  new EltonError('E_DIRTY', `checkout would overwrite uncommitted changes in ${paths.length} path(s): ${paths.slice(0, 10).join(', ')}${paths.length > 10 ? ', ...' : ''}`,
+    EXIT.conflict, 'commit them first, or pass --force to discard them', { paths });
+
+export const locked = (path: string, holder: string) =>
+  new EltonError('E_LOCKED', `workspace is locked by another elton process (${holder})`, EXIT.locked,
+    `wait for it to finish, or set ELTON_LOCK_WAIT=SECONDS to wait; if no elton is running, remove ${path}`);
+
+export const corrupt = (what: string, hint = 'the store is damaged; restore the object from another copy (a backup or another remote)', details?: Record<string, unknown>) =>
+  new EltonError('E_CORRUPT', `verification failed: ${what}`, EXIT.corrupt, hint, details);
+
+export const ioError = (message: string, cause?: unknown, hint?: string) =>
+  new EltonError('E_IO', message, EXIT.io, hint ?? 'check that the path exists and is readable', undefined, { cause });
+
+export const formatError = (message: string, hint = 'upgrade elton to a version that reads this format') =>
+  new EltonError('E_FORMAT', message, EXIT.format, hint);
+
+export const exists = (message: string, hint: string) => new EltonError('E_EXISTS', message, EXIT.exists, hint);
+
+export function isErrno(err: unknown, ...codes: string[]): err is NodeJS.ErrnoException {
+  return err instanceof Error && codes.includes((err as NodeJS.ErrnoException).code ?? '');
+}

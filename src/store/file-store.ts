@@ -1,0 +1,246 @@
+// The directory store behind file:// remotes and the embedded default: tar packs, pack indexes, version files.
+//
+// Layout (see docs/format.md):
+//   config                    store config record
+//   packs/<sha256>.tar        objects, one tar entry each
+//   packs/<sha256>.idx        index of that pack
+//   versions/<tree>/<v>       version records, created exclusively
+//   tmp/                      packs being written
+// A pack becomes visible only when its index is renamed into place, after both are fsynced.
+// Several processes may share a store: packs have unique names and versions are created with link(2).
+
+import { promises as fsp, type Stats } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { createFileExclusive, fsyncDir, writeFileAtomic } from '../lib/atomic.js';
+import { corrupt, formatError, ioError, isErrno, notFound } from '../errors.js';
+import { decodeObject, encodeRecord, Kind } from '../object.js';
+import { decodeVersion, encodeVersion, type VersionRecord } from '../version.js';
+import { isTreeName } from '../ref.js';
+import { validateChunkerParams } from '../chunker.js';
+import { PackFileWriter, decodeIndex, encodeIndex } from './pack.js';
+import { STORE_FORMAT, type ObjectWriter, type Store, type StoreConfig } from './store.js';
+
+interface Location { pack: string; offset: number; length: number }
+
+const PACK_TARGET = 32 * 1024 * 1024;
+/** Reads of neighbouring objects closer than this are merged into one. */
+const READ_GAP = 64 * 1024;
+const READ_SPAN = 8 * 1024 * 1024;
+
+export function encodeStoreConfig(config: StoreConfig): Buffer {
+  return encodeRecord(Kind.config, Buffer.from(JSON.stringify(config), 'utf8'));
+}
+
+export function decodeStoreConfig(data: Buffer, where: string): StoreConfig {
+  const { plain } = decodeObject(data, `store config at ${where}`);
+  const config = JSON.parse(plain.toString('utf8')) as StoreConfig;
+  if (typeof config.format !== 'number' || config.format > STORE_FORMAT) {
+    throw formatError(`store at ${where} has format ${config.format}; this elton reads format ${STORE_FORMAT}`);
+  }
+  if (config.idScheme !== 'sha256') throw formatError(`store at ${where} uses id scheme "${config.idScheme}", which this elton does not support`);
+  const why = validateChunkerParams(config.chunker);
+  if (why) throw formatError(`store at ${where}: ${why}`);
+  return config;
+}
+
+export class FileStore implements Store {
+  private index?: Map<string, Location>;
+  private readonly fds = new Map<string, fsp.FileHandle>();
+
+  private constructor(readonly root: string, readonly config: StoreConfig) {}
+
+  get url(): string { return pathToFileURL(this.root).href; }
+
+  static async create(root: string, config: StoreConfig): Promise<FileStore> {
+    for (const dir of ['packs', 'versions', 'tmp']) await fsp.mkdir(join(root, dir), { recursive: true });
+    if (!(await createFileExclusive(join(root, 'config'), encodeStoreConfig(config)))) {
+      return FileStore.open(root);
+    }
+    return new FileStore(root, config);
+  }
+
+  static async open(root: string): Promise<FileStore> {
+    let data: Buffer;
+    try {
+      data = await fsp.readFile(join(root, 'config'));
+    } catch (err) {
+      if (isErrno(err, 'ENOENT', 'ENOTDIR')) throw notFound(`store at ${root}`, 'check the remote URL, or create the store with `elton init --remote URL`');
+      throw ioError(`cannot read store config at ${root}`, err);
+    }
+    return new FileStore(root, decodeStoreConfig(data, root));
+  }
+
+  static pathFromUrl(url: string): string {
+    return fileURLToPath(url);
+  }
+
+  private async loadIndex(): Promise<Map<string, Location>> {
+    if (this.index) return this.index;
+    const index = new Map<string, Location>();
+    const names = (await fsp.readdir(join(this.root, 'packs'))).filter((n) => n.endsWith('.idx')).sort();
+    await Promise.all(names.map(async (name) => {
+      const pack = name.slice(0, -4);
+      for (const e of decodeIndex(await fsp.readFile(join(this.root, 'packs', name)), name)) {
+        if (!index.has(e.id)) index.set(e.id, { pack, offset: e.offset, length: e.length });
+      }
+    }));
+    this.index = index;
+    return index;
+  }
+
+  async missing(ids: Iterable<string>): Promise<Set<string>> {
+    const index = await this.loadIndex();
+    const out = new Set<string>();
+    for (const id of ids) if (!index.has(id)) out.add(id);
+    return out;
+  }
+
+  async knownIds(): Promise<string[]> {
+    return [...(await this.loadIndex()).keys()];
+  }
+
+  writer(): ObjectWriter {
+    return new FileStoreWriter(this, (pack, entries) => {
+      if (!this.index) return;
+      for (const e of entries) if (!this.index.has(e.id)) this.index.set(e.id, { pack, offset: e.offset, length: e.length });
+    });
+  }
+
+  private async packHandle(pack: string): Promise<fsp.FileHandle> {
+    let fh = this.fds.get(pack);
+    if (!fh) {
+      fh = await fsp.open(join(this.root, 'packs', `${pack}.tar`), 'r');
+      this.fds.set(pack, fh);
+    }
+    return fh;
+  }
+
+  /**
+   * Reads in pack order and merges neighbouring objects into one read, so a full checkout
+   * streams each pack sequentially instead of seeking per object.
+   */
+  async readObjects(ids: Iterable<string>, onObject: (id: string, data: Buffer) => void | Promise<void>): Promise<void> {
+    const index = await this.loadIndex();
+    const wanted: Array<Location & { id: string }> = [];
+    for (const id of new Set(ids)) {
+      const loc = index.get(id);
+      if (!loc) throw notFound(`object ${id}`, 'the store is incomplete; push the data again from a workspace that has it', { object: id });
+      wanted.push({ id, ...loc });
+    }
+    wanted.sort((a, b) => (a.pack < b.pack ? -1 : a.pack > b.pack ? 1 : a.offset - b.offset));
+    let i = 0;
+    while (i < wanted.length) {
+      const first = wanted[i];
+      let j = i + 1;
+      let end = first.offset + first.length;
+      while (j < wanted.length && wanted[j].pack === first.pack && wanted[j].offset - end <= READ_GAP && wanted[j].offset + wanted[j].length - first.offset <= READ_SPAN) {
+        end = wanted[j].offset + wanted[j].length;
+        j++;
+      }
+      const fh = await this.packHandle(first.pack);
+      const span = Buffer.allocUnsafe(end - first.offset);
+      const { bytesRead } = await fh.read(span, 0, span.length, first.offset);
+      if (bytesRead !== span.length) throw corrupt(`pack ${first.pack} is truncated`, undefined, { object: first.id });
+      for (let k = i; k < j; k++) {
+        const w = wanted[k];
+        await onObject(w.id, span.subarray(w.offset - first.offset, w.offset - first.offset + w.length));
+      }
+      i = j;
+    }
+  }
+
+  async listTrees(): Promise<string[]> {
+    return (await fsp.readdir(join(this.root, 'versions'))).filter(isTreeName).sort();
+  }
+
+  async listVersions(tree: string): Promise<number[]> {
+    let names: string[];
+    try {
+      names = await fsp.readdir(join(this.root, 'versions', tree));
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return [];
+      throw err;
+    }
+    return names.filter((n) => /^[1-9][0-9]*$/.test(n)).map(Number).sort((a, b) => a - b);
+  }
+
+  async latestVersion(tree: string): Promise<number> {
+    const versions = await this.listVersions(tree);
+    return versions.length ? versions[versions.length - 1] : 0;
+  }
+
+  async readVersion(tree: string, version: number): Promise<VersionRecord> {
+    let data: Buffer;
+    try {
+      data = await fsp.readFile(join(this.root, 'versions', tree, String(version)));
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) throw notFound(`version ${tree}@${version}`, `run \`elton log ${tree}\` to see the versions that exist`);
+      throw err;
+    }
+    return decodeVersion(data, tree, version);
+  }
+
+  async createVersion(record: VersionRecord): Promise<boolean> {
+    const dir = join(this.root, 'versions', record.tree);
+    let st: Stats | undefined;
+    try { st = await fsp.stat(dir); } catch { /* created below */ }
+    if (!st) {
+      await fsp.mkdir(dir, { recursive: true });
+      await fsyncDir(join(this.root, 'versions'));
+    }
+    return createFileExclusive(join(dir, String(record.version)), encodeVersion(record));
+  }
+
+  /** Publishes a finished pack: the index appears last, so readers never see a pack without its data. */
+  async publishPack(tmpPath: string, packId: string, entries: Parameters<typeof encodeIndex>[0]): Promise<void> {
+    const packs = join(this.root, 'packs');
+    await fsp.rename(tmpPath, join(packs, `${packId}.tar`));
+    await writeFileAtomic(join(packs, `${packId}.idx`), encodeIndex(entries));
+  }
+
+  tmpPath(): string {
+    return join(this.root, 'tmp', `${Date.now()}-${process.pid}-${randomBytes(6).toString('hex')}.tar`);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.fds.values()].map((fh) => fh.close().catch(() => {})));
+    this.fds.clear();
+  }
+}
+
+class FileStoreWriter implements ObjectWriter {
+  private current?: PackFileWriter;
+  private opening?: Promise<PackFileWriter>;
+
+  constructor(private readonly store: FileStore, private readonly onPublished: (pack: string, entries: PackFileWriter['entries']) => void) {}
+
+  async add(id: string, data: Buffer): Promise<void> {
+    if (!this.current) {
+      this.opening ??= PackFileWriter.create(this.store.tmpPath());
+      this.current = await this.opening;
+      this.opening = undefined;
+    }
+    await this.current.add(id, data);
+    if (this.current.size >= PACK_TARGET) await this.seal();
+  }
+
+  private async seal(): Promise<void> {
+    const pack = this.current;
+    if (!pack) return;
+    this.current = undefined;
+    const id = await pack.finish();
+    await this.store.publishPack(pack.path, id, pack.entries);
+    this.onPublished(id, pack.entries);
+  }
+
+  async finish(): Promise<void> {
+    await this.seal();
+  }
+
+  async abort(): Promise<void> {
+    await this.current?.abort();
+    this.current = undefined;
+  }
+}

@@ -1,0 +1,46 @@
+// Version records: the immutable NAME@V documents that name a root tree and its history.
+
+import { corrupt } from './errors.js';
+import { encodeRecord, decodeObject, Kind } from './object.js';
+import { isId } from './lib/hash.js';
+
+export interface VersionRecord {
+  tree: string;
+  version: number;
+  root: string;
+  parent: number | null;
+  message: string;
+  author: string;
+  host: string;
+  time: string;
+  /** The Git HEAD commit of the workspace's repository at commit time, if it was inside one. */
+  git: { commit: string; branch: string | null } | null;
+}
+
+export const VERSION_FORMAT = 1;
+
+export function encodeVersion(r: VersionRecord): Buffer {
+  const git = r.git ? { commit: r.git.commit, branch: r.git.branch } : null;
+  const doc = {
+    format: VERSION_FORMAT, tree: r.tree, version: r.version, root: r.root, parent: r.parent,
+    message: r.message, author: r.author, host: r.host, time: r.time, git,
+  };
+  return encodeRecord(Kind.version, Buffer.from(JSON.stringify(doc), 'utf8'));
+}
+
+export function decodeVersion(data: Buffer, tree: string, version: number): VersionRecord {
+  const name = `${tree}@${version}`;
+  const { kind, plain } = decodeObject(data, `version record ${name}`);
+  const bad = (why: string) => corrupt(`version record ${name}: ${why}`, undefined, { object: name });
+  if (kind !== Kind.version) throw bad('not a version record');
+  let d: VersionRecord & { format: number };
+  try {
+    d = JSON.parse(plain.toString('utf8'));
+  } catch {
+    throw bad('not JSON');
+  }
+  if (d.format !== VERSION_FORMAT) throw bad(`unsupported format ${d.format}`);
+  if (d.tree !== tree || d.version !== version) throw bad(`it claims to be ${d.tree}@${d.version}`);
+  if (!isId(d.root)) throw bad('bad root id');
+  return { tree: d.tree, version: d.version, root: d.root, parent: d.parent, message: d.message, author: d.author, host: d.host, time: d.time, git: d.git };
+}
