@@ -357,8 +357,10 @@ function benchRclone(wl, dir) {
       setup: (i) => applyEdit(ws, i + 1),
       run: () => rclone('sync', '--stats-one-line', '-v', ws, dest),
       parse: (r) => {
-        const m = /Transferred:\s+([\d.]+\s*\S+)\s*\/\s*([\d.]+\s*\S+)/.exec(r.stderr);
-        return { note: m ? `transferred ${m[1]} (whole file)` : 'whole changed file is copied' };
+        // --stats-one-line -v ends with e.g. "INFO  :   572.205 MiB / 572.205 MiB, 100%, ..."
+        const m = [...r.stderr.matchAll(/:\s+([\d.]+) (B|KiB|MiB|GiB) \/ [\d.]+ \S+, \d+%/g)].pop();
+        const unit = { B: 1, KiB: 1024, MiB: MiB, GiB: 1024 * MiB };
+        return { bytes: m ? Math.round(Number(m[1]) * unit[m[2]]) : null, note: 'bytes transferred (rclone copies the whole changed file)' };
       },
     });
   }

@@ -37,17 +37,23 @@ export function contentKey(e: FlatEntry | undefined): string {
 
 export interface BuiltTrees {
   root: string;
-  /** Every tree object of the snapshot, encoded, by id. */
-  objects: Map<string, Buffer>;
+  /** Every tree object of the snapshot, as canonical JSON (not yet encoded), by id. */
+  trees: Map<string, Buffer>;
 }
 
 /** Builds one canonical tree object per directory, bottom-up. */
-export function buildTrees(flat: Flat, compression: Compression): BuiltTrees {
+export function buildTrees(flat: Flat): BuiltTrees {
   const children = new Map<string, TreeEntry[]>();
   for (const [path, e] of flat) {
-    if (e.type === 'dir') children.set(path, children.get(path) ?? []);
+    if (e.type === 'dir') children.set(path, []);
   }
-  const objects = new Map<string, Buffer>();
+  const trees = new Map<string, Buffer>();
+  const addTree = (entries: TreeEntry[]) => {
+    const plain = encodeTree(entries);
+    const id = sha256(plain).toString('hex');
+    trees.set(id, plain);
+    return id;
+  };
   const paths = [...flat.keys()].reverse();
   for (const path of paths) {
     const e = flat.get(path)!;
@@ -58,18 +64,15 @@ export function buildTrees(flat: Flat, compression: Compression): BuiltTrees {
     let entry: TreeEntry;
     if (e.type === 'file') entry = { name, type: 'file', mode, mtime, size: e.size, chunks: e.chunks! };
     else if (e.type === 'symlink') entry = { name, type: 'symlink', mode, mtime, target: e.target! };
-    else entry = { name, type: 'dir', mode, mtime, tree: encodeDir(children.get(path)!, compression, objects) };
+    else entry = { name, type: 'dir', mode, mtime, tree: addTree(children.get(path)!) };
     children.get(parentOf(path))!.push(entry);
   }
-  return { root: encodeDir(children.get('')!, compression, objects), objects };
+  return { root: addTree(children.get('')!), trees };
 }
 
-function encodeDir(entries: TreeEntry[], compression: Compression, objects: Map<string, Buffer>): string {
-  const plain = encodeTree(entries);
-  const digest = sha256(plain);
-  const id = digest.toString('hex');
-  if (!objects.has(id)) objects.set(id, encodeObject(Kind.tree, plain, compression, digest).data);
-  return id;
+/** Encodes a tree for storage. */
+export function encodeTreeObject(plain: Buffer, id: string, compression: Compression): Buffer {
+  return encodeObject(Kind.tree, plain, compression, Buffer.from(id, 'hex')).data;
 }
 
 /** True when `path` is one of `prefixes`, or inside one, or an ancestor of one (which a sparse checkout must traverse). */

@@ -3,7 +3,7 @@
 import { hostname, userInfo } from 'node:os';
 import * as fs from 'node:fs';
 import { conflict, usage } from '../errors.js';
-import { buildTrees } from '../snapshot.js';
+import { buildTrees, encodeTreeObject } from '../snapshot.js';
 import type { Store } from '../store/store.js';
 import type { VersionRecord } from '../version.js';
 import { findGitRoot } from '../workspace/ignore.js';
@@ -102,18 +102,18 @@ export async function commit(opts: CommitOptions, deps: Deps): Promise<CommitRes
       for (const e of work.flat.values()) {
         if (e.type === 'file') { files++; bytes += e.size; }
       }
-      const built = buildTrees(work.flat, compression);
+      const built = buildTrees(work.flat);
       const summary = { tree, root: built.root, files, bytes, hashedFiles: work.hashedFiles, hashedBytes: work.hashedBytes };
       if (base !== null) {
         const baseRecord = await store.readVersion(tree, base);
         if (baseRecord.root === built.root) {
           await writer.abort();
-          await work.cache.save(ws);
+          if (work.cache.changed) await work.cache.save(ws);
           return { ref: `${tree}@${base}`, version: base, parent: baseRecord.parent, unchanged: true, newObjects: 0, newBytes: 0, ...summary };
         }
       }
-      const missingTrees = await store.missing(built.objects.keys());
-      for (const [id, data] of built.objects) if (missingTrees.has(id)) await addObject(id, data);
+      const missingTrees = await store.missing(built.trees.keys());
+      for (const [id, plain] of built.trees) if (missingTrees.has(id)) await addObject(id, encodeTreeObject(plain, id, compression));
       await writer.finish();
       const version = await issueVersion(store, {
         tree, root: built.root, parent: base, message: opts.message ?? '', author: author(), host: hostname(),

@@ -91,7 +91,7 @@ async function workingSnapshot(ws: Workspace, store: Store, deps: Deps): Promise
   try {
     const work = await readWorkTree(ws, { settings: { chunker: store.config.chunker }, reporter: reporterOf(deps) });
     // The re-read files are remembered, so the next status or commit need not read them again.
-    await work.cache.save(ws);
+    if (work.cache.changed) await work.cache.save(ws);
     return work.flat;
   } finally {
     await lock.release();

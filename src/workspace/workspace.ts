@@ -25,7 +25,7 @@ export class Workspace {
   get meta(): string { return join(this.root, META_DIR); }
   get embeddedStorePath(): string { return join(this.meta, 'store'); }
   get remoteUrl(): string { return this.config.remote ?? pathToFileURL(this.embeddedStorePath).href; }
-  get statCachePath(): string { return join(this.meta, 'index.json'); }
+  get statCachePath(): string { return join(this.meta, 'stat-cache'); }
   get stagingDir(): string { return join(this.meta, 'staging'); }
 
   static async create(root: string, config: WorkspaceConfig): Promise<Workspace> {

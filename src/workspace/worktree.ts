@@ -18,30 +18,44 @@ export interface CachedFile {
   stored: boolean;
 }
 
-const STAT_CACHE_FORMAT = 1;
+const HEADER = 'elton-stat-cache 1';
+const NEEDS_QUOTING = /[\t\n\r"\\]/;
 
 /**
  * The stat cache (git's index, minus staging): path → stat fields and chunk ids.
  * `clockMs` is the filesystem's own time when the scan that produced it began. An entry whose
  * mtime is not older than that clock is "racy": the file may have changed again within the
  * same timestamp tick, so it is re-read instead of trusted.
+ *
+ * One line per file, tab-separated, because an unchanged re-commit of 20,000 files must load
+ * it in a few milliseconds; JSON parsing of the same data costs several times more.
  */
 export class StatCache {
+  /** False when it holds exactly what was loaded, so there is nothing to save. */
+  changed = true;
+
   constructor(readonly entries: Map<string, CachedFile>, readonly clockMs: number) {}
 
   static async load(ws: Workspace): Promise<StatCache> {
+    let text: string;
     try {
-      const doc = JSON.parse(await fsp.readFile(ws.statCachePath, 'utf8'));
-      if (doc.format !== STAT_CACHE_FORMAT) return new StatCache(new Map(), 0);
-      const entries = new Map<string, CachedFile>();
-      for (const [path, [size, mtimeMs, ctimeMs, ino, mode, chunks, stored]] of Object.entries(doc.files as Record<string, [number, number, number, number, number, Array<[string, number]>, number]>)) {
-        entries.set(path, { size, mtimeMs, ctimeMs, ino, mode, chunks: chunks.map(([id, size]) => ({ id, size })), stored: stored === 1 });
-      }
-      return new StatCache(entries, doc.clockMs);
+      text = await fsp.readFile(ws.statCachePath, 'utf8');
     } catch {
-      // A missing or damaged cache only costs a re-read of every file.
       return new StatCache(new Map(), 0);
     }
+    const lines = text.split('\n');
+    const [magic, clock] = lines[0].split('\t');
+    // A missing, damaged or foreign cache only costs a re-read of every file.
+    if (magic !== HEADER || !Number.isFinite(Number(clock))) return new StatCache(new Map(), 0);
+    const entries = new Map<string, CachedFile>();
+    for (let i = 1; i < lines.length; i++) {
+      const f = lines[i].split('\t');
+      if (f.length !== 8) continue;
+      const path = f[0].startsWith('"') ? JSON.parse(f[0]) as string : f[0];
+      const chunks = f[7] ? f[7].split(',').map((c) => ({ id: c.slice(0, 64), size: Number(c.slice(65)) })) : [];
+      entries.set(path, { size: Number(f[1]), mtimeMs: Number(f[2]), ctimeMs: Number(f[3]), ino: Number(f[4]), mode: Number(f[5]), stored: f[6] === '1', chunks });
+    }
+    return new StatCache(entries, Number(clock));
   }
 
   lookup(e: ScanEntry, mustBeStored: boolean): CachedFile | undefined {
@@ -52,9 +66,12 @@ export class StatCache {
   }
 
   async save(ws: Workspace): Promise<void> {
-    const files: Record<string, unknown> = {};
-    for (const [path, c] of this.entries) files[path] = [c.size, c.mtimeMs, c.ctimeMs, c.ino, c.mode, c.chunks.map((k) => [k.id, k.size]), c.stored ? 1 : 0];
-    await writeFileAtomic(ws.statCachePath, JSON.stringify({ format: STAT_CACHE_FORMAT, clockMs: this.clockMs, files }));
+    const lines = [`${HEADER}\t${this.clockMs}`];
+    for (const [path, c] of this.entries) {
+      const p = NEEDS_QUOTING.test(path) ? JSON.stringify(path) : path;
+      lines.push(`${p}\t${c.size}\t${c.mtimeMs}\t${c.ctimeMs}\t${c.ino}\t${c.mode}\t${c.stored ? 1 : 0}\t${c.chunks.map((k) => `${k.id}:${k.size}`).join(',')}`);
+    }
+    await writeFileAtomic(ws.statCachePath, lines.join('\n') + '\n');
   }
 }
 
@@ -98,6 +115,7 @@ export async function readWorkTree(ws: Workspace, opts: WorkTreeOptions): Promis
   // Entries outside a sparse selection keep their old cache lines.
   if (opts.prefixes) for (const [p, c] of old.entries) if (!pathSelected(p, opts.prefixes)) fresh.set(p, c);
   const storing = opts.onObject !== undefined;
+  let hits = 0;
   const tasks: HashTask[] = [];
   const taskEntries: ScanEntry[] = [];
   for (const e of scanned) {
@@ -106,6 +124,7 @@ export async function readWorkTree(ws: Workspace, opts: WorkTreeOptions): Promis
     if (e.type !== 'file') continue;
     const hit = old.lookup(e, storing);
     if (hit) {
+      hits++;
       f.chunks = hit.chunks;
       fresh.set(e.path, hit);
     } else if (!opts.needContent || opts.needContent(e.path)) {
@@ -135,5 +154,7 @@ export async function readWorkTree(ws: Workspace, opts: WorkTreeOptions): Promis
     }
     throw err;
   }
-  return { flat, cache: new StatCache(fresh, clockMs), hashedFiles: tasks.length, hashedBytes: total };
+  const cache = new StatCache(fresh, clockMs);
+  cache.changed = tasks.length > 0 || hits !== old.entries.size;
+  return { flat, cache, hashedFiles: tasks.length, hashedBytes: total };
 }
