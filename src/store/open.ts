@@ -13,7 +13,7 @@ export function defaultStoreConfig(): StoreConfig {
     format: STORE_FORMAT,
     idScheme: 'sha256',
     chunker: { ...DEFAULT_CHUNKER },
-    compression: { codec: 'brotli', quality: 3 },
+    compression: { codec: 'brotli', quality: 2 },
     created: new Date().toISOString(),
   };
 }

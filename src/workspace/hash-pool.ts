@@ -95,12 +95,16 @@ function hashInWorkers(tasks: HashTask[], settings: HashSettings, known: Set<str
         chain = chain.then(async () => {
           if (failed) return;
           if (msg.kind === 'objects') {
-            for (let j = 0; j < msg.ids.length; j++) { const u8 = msg.data[j]; await cb.onObject(msg.ids[j], Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength)); }
-          } else if (msg.kind === 'file') {
-            const index = batches[msg.batch][msg.index];
-            if (msg.error) throw new HashFailure(tasks[index], msg.error);
-            cb.onFile(index, msg.result!);
+            const blob = Buffer.from(msg.blob.buffer, msg.blob.byteOffset, msg.blob.byteLength);
+            for (let j = 0, at = 0; j < msg.ids.length; at += msg.lengths[j], j++) {
+              await cb.onObject(msg.ids[j], blob.subarray(at, at + msg.lengths[j]));
+            }
           } else {
+            msg.results.forEach(({ result, error }, k) => {
+              const index = batches[msg.batch][k];
+              if (error) throw new HashFailure(tasks[index], error);
+              cb.onFile(index, result!);
+            });
             dispatch(w);
             if (++finished === batches.length) {
               for (const p of pool) void p.terminate();

@@ -6,9 +6,8 @@ import { FileHasher, toHashError, type HashSettings } from './hasher.js';
 export interface WorkerInit { settings: HashSettings; known: string[] }
 export interface WorkerJob { batch: number; paths: string[] }
 export type WorkerReply =
-  | { kind: 'objects'; ids: string[]; data: Buffer[] }
-  | { kind: 'file'; batch: number; index: number; result?: ReturnType<FileHasher['hash']>; error?: ReturnType<typeof toHashError> }
-  | { kind: 'done'; batch: number };
+  | { kind: 'objects'; ids: string[]; lengths: number[]; blob: Uint8Array }
+  | { kind: 'done'; batch: number; results: Array<{ result?: ReturnType<FileHasher['hash']>; error?: ReturnType<typeof toHashError> }> };
 
 const init = workerData as WorkerInit;
 const hasher = new FileHasher(init.settings, new Set(init.known));
@@ -21,29 +20,32 @@ port.on('message', (job: WorkerJob) => {
   let bytes = 0;
   const flush = () => {
     if (!ids.length) return;
-    const reply: WorkerReply = { kind: 'objects', ids, data };
-    port.postMessage(reply, data.map((d) => d.buffer as ArrayBuffer));
+    // One standalone buffer per message, transferred rather than copied.
+    const blob = Buffer.allocUnsafeSlow(bytes);
+    let at = 0;
+    for (const d of data) at += d.copy(blob, at);
+    const reply: WorkerReply = { kind: 'objects', ids, lengths: data.map((d) => d.length), blob };
+    port.postMessage(reply, [blob.buffer as ArrayBuffer]);
     ids = [];
     data = [];
     bytes = 0;
   };
-  job.paths.forEach((path, index) => {
-    let reply: WorkerReply;
+  // One reply per batch, not per file: with 20,000 small files, messages cost more than hashing.
+  const results: Extract<WorkerReply, { kind: 'done' }>['results'] = [];
+  for (const path of job.paths) {
     try {
-      const result = hasher.hash(path, (id, d) => {
-        // Transfer needs a buffer that owns its whole ArrayBuffer; small ones share Node's pool.
-        const own = d.byteOffset === 0 && d.buffer.byteLength === d.length ? d : Buffer.from(new Uint8Array(d));
-        ids.push(id);
-        data.push(own);
-        bytes += own.length;
-        if (bytes >= FLUSH_BYTES) flush();
+      results.push({
+        result: hasher.hash(path, (id, d) => {
+          ids.push(id);
+          data.push(d);
+          bytes += d.length;
+          if (bytes >= FLUSH_BYTES) flush();
+        }),
       });
-      reply = { kind: 'file', batch: job.batch, index, result };
     } catch (err) {
-      reply = { kind: 'file', batch: job.batch, index, error: toHashError(err) };
+      results.push({ error: toHashError(err) });
     }
-    flush();
-    port.postMessage(reply);
-  });
-  port.postMessage({ kind: 'done', batch: job.batch } satisfies WorkerReply);
+  }
+  flush();
+  port.postMessage({ kind: 'done', batch: job.batch, results } satisfies WorkerReply);
 });
