@@ -8,11 +8,13 @@
 
 import {
   promises as fsp, lstatSync, mkdirSync, openSync, writevSync, fchmodSync, futimesSync, closeSync, rmSync, rmdirSync,
-  renameSync, symlinkSync, lutimesSync, chmodSync, utimesSync, type Stats,
+  renameSync, symlinkSync, lutimesSync, chmodSync, utimesSync, writev, type Stats,
 } from 'node:fs';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { dirty, notFound } from '../errors.js';
-import { decodeObject } from '../object.js';
+import { decodeObjectAsync } from '../object.js';
+import type { ChunkRef } from '../tree.js';
 import { comparePaths, contentKey, loadSnapshot, parentOf, pathCovered, type Flat, type FlatEntry } from '../snapshot.js';
 import type { Store } from '../store/store.js';
 import type { VersionRecord } from '../version.js';
@@ -40,6 +42,7 @@ export interface CheckoutResult {
 const ROOT_META = { mode: 0o755, mtime: 0 };
 const STAGE_BATCH_BYTES = 16 * 1024 * 1024;
 const STAGE_DIR_FILES = 1024;
+const ASYNC_WRITE_BYTES = 1024 * 1024;
 
 export async function checkout(opts: CheckoutOptions, deps: Deps): Promise<CheckoutResult> {
   const { ws, store } = await openWorkspace(deps);
@@ -166,11 +169,33 @@ export async function checkoutVersion(ws: Workspace, store: Store, record: Versi
   };
 }
 
+interface Piece { path: string; chunks: ChunkRef[]; first: boolean; last: boolean }
+
+/** Cuts the files to write into pieces of at most STAGE_BATCH_BYTES, so a huge file never sits in memory whole. */
+function piecesOf(target: Flat, files: string[]): Piece[] {
+  const pieces: Piece[] = [];
+  for (const path of files) {
+    const chunks = target.get(path)!.chunks!;
+    let start = 0;
+    let bytes = 0;
+    for (let k = 0; k <= chunks.length; k++) {
+      if (k === chunks.length || (bytes + chunks[k].size > STAGE_BATCH_BYTES && k > start)) {
+        pieces.push({ path, chunks: chunks.slice(start, k), first: start === 0, last: k === chunks.length });
+        start = k;
+        bytes = 0;
+      }
+      if (k < chunks.length) bytes += chunks[k].size;
+    }
+  }
+  return pieces;
+}
+
 /**
  * Fetches and verifies the chunks of every file to write, and writes each file under staging.
- * Files go in batches of about 16 MiB of chunks, one batched store read per batch, so memory
- * stays bounded and a remote store sees few large requests. Any bad object aborts here,
- * before the working tree is touched.
+ * Pieces of files go in batches of about 16 MiB: one batched store read per batch (a remote
+ * sees few large requests), objects decoded and verified several at a time on the thread pool,
+ * and memory bounded whatever the file sizes. Any bad object aborts here, before the working
+ * tree is touched.
  *
  * File creation uses synchronous calls on purpose: creating many small files is bound by the
  * filesystem's per-directory locking and journal, and measured here, a thread pool issuing
@@ -180,51 +205,95 @@ async function stage(ws: Workspace, store: Store, target: Flat, writes: string[]
   const staged = new Map<string, string>();
   const files = writes.filter((p) => target.get(p)!.type === 'file');
   const total = files.reduce((n, p) => n + target.get(p)!.size, 0);
+  const batches = batchesOf(piecesOf(target, files));
+  const open = new Map<string, number>();
   let loaded = 0;
-  let i = 0;
   let serial = 0;
   let dir = '';
-  while (i < files.length) {
-    const batch: string[] = [];
-    const ids = new Set<string>();
-    let bytes = 0;
-    while (i < files.length && (batch.length === 0 || bytes < STAGE_BATCH_BYTES)) {
-      const path = files[i++];
-      batch.push(path);
-      for (const c of target.get(path)!.chunks!) {
-        if (!ids.has(c.id)) bytes += c.size;
-        ids.add(c.id);
-      }
-    }
+  const fetchBatch = async (batch: Piece[]): Promise<Map<string, Buffer>> => {
+    const decoding: Array<Promise<void>> = [];
     const plain = new Map<string, Buffer>();
-    await store.readObjects(ids, (id, data) => {
+    await store.readObjects(new Set(batch.flatMap((p) => p.chunks.map((c) => c.id))), (id, data) => {
       fetched.objects++;
       fetched.bytes += data.length;
-      plain.set(id, decodeObject(data, `object ${id}`, id).plain);
+      decoding.push(decodeObjectAsync(data, `object ${id}`, id).then((d) => { plain.set(id, d.plain); }));
     });
-    for (const path of batch) {
-      const e = target.get(path)!;
-      // Small staging directories: one huge directory makes every create slower.
-      if (serial % STAGE_DIR_FILES === 0) {
-        dir = join(ws.stagingDir, String(serial / STAGE_DIR_FILES));
-        mkdirSync(dir);
+    await Promise.all(decoding);
+    return plain;
+  };
+  // One batch ahead: the next batch is read and decoded while this one is written.
+  let next = batches.length ? fetchBatch(batches[0]) : undefined;
+  next?.catch(() => {});
+  try {
+    for (let b = 0; b < batches.length; b++) {
+      const plain = await next!;
+      next = b + 1 < batches.length ? fetchBatch(batches[b + 1]) : undefined;
+      next?.catch(() => {});
+      for (const piece of batches[b]) {
+        const e = target.get(piece.path)!;
+        let fd = open.get(piece.path);
+        if (fd === undefined) {
+          // Small staging directories: one huge directory makes every create slower.
+          if (serial % STAGE_DIR_FILES === 0) {
+            dir = join(ws.stagingDir, String(serial / STAGE_DIR_FILES));
+            mkdirSync(dir);
+          }
+          const tmp = join(dir, String(serial++));
+          fd = openSync(tmp, 'wx', e.mode & 0o777);
+          open.set(piece.path, fd);
+          staged.set(piece.path, tmp);
+        }
+        const parts = piece.chunks.map((c) => plain.get(c.id)!);
+        const size = piece.chunks.reduce((n, c) => n + c.size, 0);
+        // Big writes go through the thread pool, leaving the event loop free to decode the next batch.
+        if (size >= ASYNC_WRITE_BYTES) await writevAll(fd, parts);
+        else if (parts.length) writevSync(fd, parts);
+        if (piece.last) {
+          fchmodSync(fd, e.mode & 0o777);
+          futimesSync(fd, e.mtime / 1000, e.mtime / 1000);
+          closeSync(fd);
+          open.delete(piece.path);
+          loaded += e.size;
+        }
       }
-      const tmp = join(dir, String(serial++));
-      const fd = openSync(tmp, 'wx', e.mode & 0o777);
-      try {
-        const parts = e.chunks!.map((c) => plain.get(c.id)!);
-        if (parts.length) writevSync(fd, parts);
-        fchmodSync(fd, e.mode & 0o777);
-        futimesSync(fd, e.mtime / 1000, e.mtime / 1000);
-      } finally {
-        closeSync(fd);
-      }
-      staged.set(path, tmp);
-      loaded += e.size;
+      reporter({ type: 'progress', phase: 'checkout', loaded, total, unit: 'bytes' });
     }
-    reporter({ type: 'progress', phase: 'checkout', loaded, total, unit: 'bytes' });
+  } finally {
+    for (const fd of open.values()) closeSync(fd);
   }
   return staged;
+}
+
+function batchesOf(pieces: Piece[]): Piece[][] {
+  const batches: Piece[][] = [];
+  let current: Piece[] = [];
+  let bytes = 0;
+  for (const piece of pieces) {
+    current.push(piece);
+    bytes += piece.chunks.reduce((n, c) => n + c.size, 0);
+    if (bytes >= STAGE_BATCH_BYTES) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+  }
+  if (current.length) batches.push(current);
+  return batches;
+}
+
+const writevAsync = promisify(writev);
+
+async function writevAll(fd: number, parts: Buffer[]): Promise<void> {
+  let rest = parts;
+  while (rest.length) {
+    let n = (await writevAsync(fd, rest)).bytesWritten;
+    // writev may write less than asked; continue where it stopped.
+    while (rest.length && n >= rest[0].length) {
+      n -= rest[0].length;
+      rest = rest.slice(1);
+    }
+    if (rest.length && n > 0) rest = [rest[0].subarray(n), ...rest.slice(1)];
+  }
 }
 
 function removeAny(abs: string): void {

@@ -86,10 +86,10 @@ async function snapshotOf(store: Store, ref: string, tree: string): Promise<{ na
   return { name: `${record.tree}@${record.version}`, flat: (await loadSnapshot(store, record.root, ROOT_META)).flat };
 }
 
-async function workingSnapshot(ws: Workspace, store: Store, deps: Deps): Promise<Flat> {
+async function workingSnapshot(ws: Workspace, store: Store, deps: Deps, prefixes?: string[]): Promise<Flat> {
   const lock = await ws.lock('diff');
   try {
-    const work = await readWorkTree(ws, { settings: { chunker: store.config.chunker }, reporter: reporterOf(deps) });
+    const work = await readWorkTree(ws, { settings: { chunker: store.config.chunker }, prefixes, reporter: reporterOf(deps) });
     // The re-read files are remembered, so the next status or commit need not read them again.
     if (work.cache.changed) await work.cache.save(ws);
     return work.flat;
@@ -116,9 +116,10 @@ export function status(deps: Deps): Promise<StatusResult> {
   return withWorkspace(deps, async (ws, store) => {
     const head = await ws.readHead();
     const tree = ws.config.tree;
+    // After a partial checkout, only the checked-out paths are compared.
     let base: Flat = new Map();
-    if (head) base = (await loadSnapshot(store, (await store.readVersion(head.tree, head.version)).root, ROOT_META)).flat;
-    const changes = diffSnapshots(base, await workingSnapshot(ws, store, deps));
+    if (head) base = (await loadSnapshot(store, (await store.readVersion(head.tree, head.version)).root, ROOT_META, head.paths)).flat;
+    const changes = diffSnapshots(base, await workingSnapshot(ws, store, deps, head?.paths));
     return { tree, head: head ? `${head.tree}@${head.version}` : null, latest: await store.latestVersion(tree), clean: changes.length === 0, changes };
   });
 }

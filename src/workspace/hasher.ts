@@ -55,7 +55,7 @@ export class FileHasher {
         const before = fstatSync(fd);
         // Objects from a torn read are still valid (each is named by the bytes it holds),
         // so they can go to the sink at once; only the file's chunk list is thrown away.
-        const chunks = this.readChunks(fd, sink);
+        const chunks = this.readChunks(fd, before.size, sink);
         const after = fstatSync(fd);
         const size = chunks.reduce((n, c) => n + c.size, 0);
         if (sameStat(before, after) && size === after.size) {
@@ -70,17 +70,21 @@ export class FileHasher {
     }
   }
 
-  private readChunks(fd: number, emit: ObjectSink): ChunkRef[] {
+  /** `expected` is the size fstat gave: reaching it ends the read without one more call to see EOF (a change is caught by the second fstat). */
+  private readChunks(fd: number, expected: number, emit: ObjectSink): ChunkRef[] {
     const chunks: ChunkRef[] = [];
     const buf = this.buffer;
     const max = this.settings.chunker.max;
     let filled = 0;
+    let total = 0;
     let eof = false;
     for (;;) {
       while (!eof && filled < buf.length) {
         const n = readSync(fd, buf, filled, buf.length - filled, null);
         if (n === 0) eof = true;
         filled += n;
+        total += n;
+        if (total === expected) eof = true;
       }
       let start = 0;
       // Cut only while a full `max` window is available, or at EOF: a cut must see the same bytes
