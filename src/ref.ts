@@ -19,7 +19,7 @@ export function checkTreeName(name: string): string {
 
 /** Turns a directory name into a valid tree name ("My Photos!" becomes "My-Photos"). */
 export function treeNameFromDir(dir: string): string {
-  const name = dir.normalize('NFKD').replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').replace(/-+$/, '').slice(0, 100);
+  const name = dir.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').replace(/-+$/, '').slice(0, 100);
   return name || 'tree';
 }
 

@@ -61,6 +61,7 @@ export function decodeTree(plain: Buffer, id: string): Tree {
   } catch {
     throw bad('not JSON');
   }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw bad('not a JSON object');
   const d = doc as { format?: unknown; entries?: unknown };
   if (d.format !== TREE_FORMAT) throw bad(`unsupported tree format ${String(d.format)}`);
   if (!Array.isArray(d.entries)) throw bad('no entries');

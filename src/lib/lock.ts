@@ -2,6 +2,7 @@
 
 import { promises as fsp } from 'node:fs';
 import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { locked } from '../errors.js';
 
 interface LockInfo { pid: number; host: string; time: string; command: string }
@@ -41,7 +42,7 @@ export async function acquireLock(path: string, command: string, waitMs = 0): Pr
   const mine: LockInfo = { pid: process.pid, host: hostname(), time: new Date().toISOString(), command };
   for (;;) {
     // Written aside and linked into place, so that nobody ever reads a half-written lock.
-    const tmp = `${path}.${process.pid}.tmp`;
+    const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     await fsp.writeFile(tmp, JSON.stringify(mine));
     try {
       await fsp.link(tmp, path);

@@ -79,7 +79,7 @@ export class IgnoreRules {
     for (const { base, ig } of this.stack) {
       let sub: string;
       if (base === '') sub = rel;
-      else if (base.startsWith('..')) sub = toPosix(relative(base, rel));
+      else if (base.startsWith('..')) sub = toPosix(relative(join(this.root, base), join(this.root, rel)));
       else if (rel.startsWith(base + '/')) sub = rel.slice(base.length + 1);
       else continue;
       const result = ig.test(isDir ? sub + '/' : sub);
