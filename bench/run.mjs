@@ -41,7 +41,14 @@ function parseArgs(argv) {
   return opts;
 }
 
-const opts = parseArgs(process.argv.slice(2));
+const opts = (() => {
+  try {
+    return parseArgs(process.argv.slice(2));
+  } catch (e) {
+    console.error(e.message);
+    process.exit(2);
+  }
+})();
 const BENCH_DIR = path.resolve(process.env.BENCH_DIR || DEFAULT_BENCH_DIR);
 const SCALE = Number(process.env.BENCH_SCALE || 1);
 const SCRATCH = path.join(BENCH_DIR, 'scratch');

@@ -21,7 +21,7 @@ import type { VersionRecord } from '../version.js';
 import { readWorkTree, StatCache, filesystemNow } from '../workspace/worktree.js';
 import type { Workspace } from '../workspace/workspace.js';
 import type { Reporter } from '../events.js';
-import { openWorkspace, reporterOf, resolveVersion, workspacePaths, type Deps } from './context.js';
+import { openWorkspace, recoverPendingCommit, reporterOf, resolveVersion, workspacePaths, type Deps } from './context.js';
 
 export interface CheckoutOptions { ref: string; paths?: string[]; force?: boolean }
 
@@ -48,6 +48,7 @@ export async function checkout(opts: CheckoutOptions, deps: Deps): Promise<Check
   const { ws, store } = await openWorkspace(deps);
   const lock = await ws.lock('checkout');
   try {
+    await recoverPendingCommit(ws, store);
     const record = await resolveVersion(store, opts.ref, ws.config.tree);
     const prefixes = opts.paths?.length ? workspacePaths(ws, deps.cwd, opts.paths) : undefined;
     return await checkoutVersion(ws, store, record, prefixes, opts.force ?? false, reporterOf(deps));
@@ -216,7 +217,10 @@ async function stage(ws: Workspace, store: Store, target: Flat, writes: string[]
     await store.readObjects(new Set(batch.flatMap((p) => p.chunks.map((c) => c.id))), (id, data) => {
       fetched.objects++;
       fetched.bytes += data.length;
-      decoding.push(decodeObjectAsync(data, `object ${id}`, id).then((d) => { plain.set(id, d.plain); }));
+      const decoded = decodeObjectAsync(data, `object ${id}`, id).then((d) => { plain.set(id, d.plain); });
+      // Handled at once: a bad object may fail while later reads are still under way.
+      decoded.catch(() => {});
+      decoding.push(decoded);
     });
     await Promise.all(decoding);
     return plain;
@@ -250,7 +254,7 @@ async function stage(ws: Workspace, store: Store, target: Flat, writes: string[]
         else if (parts.length) writevSync(fd, parts);
         if (piece.last) {
           fchmodSync(fd, e.mode & 0o777);
-          futimesSync(fd, e.mtime / 1000, e.mtime / 1000);
+          futimesSync(fd, seconds(e.mtime), seconds(e.mtime));
           closeSync(fd);
           open.delete(piece.path);
           loaded += e.size;
@@ -263,6 +267,12 @@ async function stage(ws: Workspace, store: Store, target: Flat, writes: string[]
   }
   return staged;
 }
+
+/**
+ * Milliseconds to the seconds utimes takes, half a microsecond late: ms / 1000 is not exact in
+ * binary, and a value that lands a hair below the millisecond would read back one ms early.
+ */
+const seconds = (ms: number) => (ms + 0.0005) / 1000;
 
 function batchesOf(pieces: Piece[]): Piece[][] {
   const batches: Piece[][] = [];
@@ -347,14 +357,14 @@ function apply(ws: Workspace, target: Flat, steps: Plan, staged: Map<string, str
       const tmp = join(ws.stagingDir, `link-${links++}`);
       symlinkSync(t.target!, tmp);
       renameSync(tmp, dest);
-      try { lutimesSync(dest, t.mtime / 1000, t.mtime / 1000); } catch { /* not supported everywhere */ }
+      try { lutimesSync(dest, seconds(t.mtime), seconds(t.mtime)); } catch { /* not supported everywhere */ }
     }
   }
   for (const path of steps.fixMeta) {
     const t = target.get(path)!;
     if (t.type === 'file') {
       chmodSync(abs(path), t.mode & 0o777);
-      utimesSync(abs(path), t.mtime / 1000, t.mtime / 1000);
+      utimesSync(abs(path), seconds(t.mtime), seconds(t.mtime));
     }
   }
   // Directory mtimes last, deepest first: creating entries inside a directory changes its mtime.
@@ -363,7 +373,7 @@ function apply(ws: Workspace, target: Flat, steps: Plan, staged: Map<string, str
     const t = target.get(path)!;
     try {
       chmodSync(abs(path), t.mode & 0o777);
-      utimesSync(abs(path), t.mtime / 1000, t.mtime / 1000);
+      utimesSync(abs(path), seconds(t.mtime), seconds(t.mtime));
     } catch { /* best effort, as tar does */ }
   }
   return bytesWritten;

@@ -8,7 +8,7 @@ import type { Store } from '../store/store.js';
 import type { VersionRecord } from '../version.js';
 import { findGitRoot } from '../workspace/ignore.js';
 import { readWorkTree } from '../workspace/worktree.js';
-import { openWorkspace, reporterOf, type Deps } from './context.js';
+import { openWorkspace, recoverPendingCommit, reporterOf, type Deps } from './context.js';
 
 export interface CommitOptions { message?: string; force?: boolean }
 
@@ -72,6 +72,7 @@ export async function commit(opts: CommitOptions, deps: Deps): Promise<CommitRes
   const { ws, store } = await openWorkspace(deps);
   const lock = await ws.lock('commit');
   try {
+    await recoverPendingCommit(ws, store);
     const tree = ws.config.tree;
     const head = await ws.readHead();
     if (head?.paths) throw usage('this workspace holds a partial checkout, and a commit from it would drop the rest of the tree', `check out the whole version first: \`elton checkout ${tree}@${head.version}\``);
@@ -115,11 +116,13 @@ export async function commit(opts: CommitOptions, deps: Deps): Promise<CommitRes
       const missingTrees = await store.missing(built.trees.keys());
       for (const [id, plain] of built.trees) if (missingTrees.has(id)) await addObject(id, encodeTreeObject(plain, id, compression));
       await writer.finish();
+      await ws.writePending({ tree, root: built.root, parent: base, host: hostname() });
       const version = await issueVersion(store, {
         tree, root: built.root, parent: base, message: opts.message ?? '', author: author(), host: hostname(),
         time: new Date().toISOString(), git: await gitHead(ws.root),
       }, opts.force ?? false);
       await ws.writeHead({ tree, version });
+      await ws.clearPending();
       await work.cache.save(ws);
       return { ref: `${tree}@${version}`, version, parent: base, unchanged: false, newObjects, newBytes, ...summary };
     } catch (err) {

@@ -23,6 +23,24 @@ export async function openWorkspace(deps: Deps): Promise<Opened> {
   return { ws, store: await openStore(ws.remoteUrl) };
 }
 
+/**
+ * Finishes a commit that was killed after its version record was created but before HEAD was
+ * moved to it: without this, the next commit would see its own version as someone else's.
+ */
+export async function recoverPendingCommit(ws: Workspace, store: Store): Promise<void> {
+  const pending = await ws.readPending();
+  if (!pending) return;
+  for (const v of await store.listVersions(pending.tree)) {
+    if (v <= (pending.parent ?? 0)) continue;
+    const r = await store.readVersion(pending.tree, v);
+    if (r.root === pending.root && r.parent === pending.parent && r.host === pending.host) {
+      await ws.writeHead({ tree: pending.tree, version: v });
+      break;
+    }
+  }
+  await ws.clearPending();
+}
+
 /** Resolves NAME@V / NAME@latest / @V / @latest to a version record; a bare tree name defaults to the workspace's. */
 export async function resolveVersion(store: Store, ref: Ref | string, defaultTree?: string): Promise<VersionRecord> {
   const r = typeof ref === 'string' ? parseRef(ref) : ref;

@@ -44,7 +44,7 @@ export function ls(opts: { ref: string; path?: string; recursive?: boolean }, de
     const path = normalizePath(opts.path);
     const { flat } = await loadSnapshot(store, record.root, ROOT_META, path ? [path] : undefined);
     const at = flat.get(path);
-    if (!at) throw notFound(`path "${path}" in ${record.tree}@${record.version}`);
+    if (!at) throw notFound(`path "${path}" in ${record.tree}@${record.version}`, `\`elton ls ${record.tree}@${record.version}\` shows what it holds`);
     const entries: LsEntry[] = [];
     for (const [p, e] of flat) {
       if (p === '' || p === path && at.type === 'dir') continue;

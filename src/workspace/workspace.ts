@@ -17,6 +17,8 @@ export interface WorkspaceConfig {
   remote: string | null;
 }
 
+export interface PendingCommit { tree: string; root: string; parent: number | null; host: string }
+
 export interface Head { tree: string; version: number; /** Set after a checkout of some paths only. */ paths?: string[] }
 
 export class Workspace {
@@ -77,5 +79,22 @@ export class Workspace {
 
   async writeHead(head: Head): Promise<void> {
     await writeFileAtomic(join(this.meta, 'HEAD'), JSON.stringify(head) + '\n');
+  }
+
+  /** A version being issued: written before the version record, removed once HEAD names it. */
+  async readPending(): Promise<PendingCommit | undefined> {
+    try {
+      return JSON.parse(await fsp.readFile(join(this.meta, 'PENDING'), 'utf8')) as PendingCommit;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async writePending(pending: PendingCommit): Promise<void> {
+    await writeFileAtomic(join(this.meta, 'PENDING'), JSON.stringify(pending) + '\n');
+  }
+
+  async clearPending(): Promise<void> {
+    await fsp.rm(join(this.meta, 'PENDING'), { force: true });
   }
 }
