@@ -26,8 +26,15 @@ export function invalidNameReason(name: unknown): string | undefined {
   return undefined;
 }
 
+const SURROGATE = /[\uD800-\uDFFF]/;
+
+/**
+ * Orders names by their UTF-8 bytes. Without surrogate pairs, UTF-16 code-unit order is the
+ * same as UTF-8 byte order, so the common case needs no encoding.
+ */
 export function compareNames(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+  if (SURROGATE.test(a) || SURROGATE.test(b)) return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** Canonical JSON: fixed key order, no whitespace. Equal trees always have equal bytes, hence equal ids. */

@@ -8,10 +8,13 @@ import type { Deps } from '../app/context.js';
 
 if (process.env.NO_COLOR) chalk.level = 0;
 
-export const EXIT_CODE_HELP = `EXIT CODES
-  0 ok · 1 internal error · 2 usage or bad ref · 3 not a workspace · 4 not found
-  5 conflict (stale parent, uncommitted changes) · 6 locked · 7 verification failed
-  8 I/O error · 9 unsupported format · 10 already exists     (see docs/errors.md)`;
+export const EXIT_CODE_HELP = `EXIT CODES (docs/errors.md)
+  0  ok                       6  locked by another elton process
+  1  internal error           7  verification failed (corrupt data)
+  2  usage or bad ref         8  I/O error
+  3  not a workspace          9  unsupported format
+  4  not found                10 already exists
+  5  conflict (stale parent or uncommitted changes)`;
 
 type Spinner = { text: string; stop(): void; start(): Spinner };
 
