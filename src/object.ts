@@ -138,12 +138,13 @@ export function decodeObject(data: Uint8Array, what: string, expectedId?: string
  * The same, with decompression and hashing on libuv's thread pool, so that a checkout can
  * decode several objects at once while the main thread writes files.
  */
-export async function decodeObjectAsync(data: Uint8Array, what: string, expectedId?: string): Promise<Decoded> {
+export async function decodeObjectAsync(data: Uint8Array, what: string, expectedId?: string, plainSize?: number): Promise<Decoded> {
   const parsed = parseHeader(data, what);
   let plain: Buffer;
   try {
-    // A large output chunk size: the default 16 KiB costs a callback and a copy per 16 KiB.
-    plain = parsed.codec === Codec.brotli ? await brotliDecompressAsync(parsed.payload, { chunkSize: 1 << 20 }) : parsed.payload;
+    // Output in one piece when the size is known: the default 16 KiB costs a callback and a copy per 16 KiB.
+    const chunkSize = Math.max(64 * 1024, Math.min(plainSize ?? 256 * 1024, 16 * 1024 * 1024));
+    plain = parsed.codec === Codec.brotli ? await brotliDecompressAsync(parsed.payload, { chunkSize }) : parsed.payload;
   } catch {
     throw undecodable(what);
   }

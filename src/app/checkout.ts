@@ -13,7 +13,7 @@ import {
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { dirty, notFound } from '../errors.js';
-import { decodeObjectAsync } from '../object.js';
+import { decodeObject, decodeObjectAsync } from '../object.js';
 import type { ChunkRef } from '../tree.js';
 import { comparePaths, contentKey, loadSnapshot, parentOf, pathCovered, type Flat, type FlatEntry } from '../snapshot.js';
 import type { Store } from '../store/store.js';
@@ -43,6 +43,7 @@ const ROOT_META = { mode: 0o755, mtime: 0 };
 const STAGE_BATCH_BYTES = 16 * 1024 * 1024;
 const STAGE_DIR_FILES = 1024;
 const ASYNC_WRITE_BYTES = 1024 * 1024;
+const ASYNC_DECODE_BYTES = 64 * 1024;
 
 export async function checkout(opts: CheckoutOptions, deps: Deps): Promise<CheckoutResult> {
   const { ws, store } = await openWorkspace(deps);
@@ -214,10 +215,17 @@ async function stage(ws: Workspace, store: Store, target: Flat, writes: string[]
   const fetchBatch = async (batch: Piece[]): Promise<Map<string, Buffer>> => {
     const decoding: Array<Promise<void>> = [];
     const plain = new Map<string, Buffer>();
-    await store.readObjects(new Set(batch.flatMap((p) => p.chunks.map((c) => c.id))), (id, data) => {
+    const sizes = new Map(batch.flatMap((p) => p.chunks.map((c) => [c.id, c.size] as const)));
+    await store.readObjects(sizes.keys(), (id, data) => {
       fetched.objects++;
       fetched.bytes += data.length;
-      const decoded = decodeObjectAsync(data, `object ${id}`, id).then((d) => { plain.set(id, d.plain); });
+      // Small objects are decoded here: for them a thread-pool round trip costs more than the work.
+      const size = sizes.get(id)!;
+      if (size < ASYNC_DECODE_BYTES) {
+        plain.set(id, decodeObject(data, `object ${id}`, id).plain);
+        return;
+      }
+      const decoded = decodeObjectAsync(data, `object ${id}`, id, size).then((d) => { plain.set(id, d.plain); });
       // Handled at once: a bad object may fail while later reads are still under way.
       decoded.catch(() => {});
       decoding.push(decoded);
