@@ -209,6 +209,7 @@ async function stage(ws: Workspace, store: Store, target: Flat, writes: string[]
   const total = files.reduce((n, p) => n + target.get(p)!.size, 0);
   const batches = batchesOf(piecesOf(target, files));
   const open = new Map<string, number>();
+  const umask = currentUmask();
   let loaded = 0;
   let serial = 0;
   let dir = '';
@@ -261,7 +262,8 @@ async function stage(ws: Workspace, store: Store, target: Flat, writes: string[]
         if (size >= ASYNC_WRITE_BYTES) await writevAll(fd, parts);
         else if (parts.length) writevSync(fd, parts);
         if (piece.last) {
-          fchmodSync(fd, e.mode & 0o777);
+          // open() applied the umask; restore the recorded bits only where it took some away.
+          if (e.mode & umask) fchmodSync(fd, e.mode & 0o777);
           futimesSync(fd, seconds(e.mtime), seconds(e.mtime));
           closeSync(fd);
           open.delete(piece.path);
@@ -281,6 +283,13 @@ async function stage(ws: Workspace, store: Store, target: Flat, writes: string[]
  * binary, and a value that lands a hair below the millisecond would read back one ms early.
  */
 const seconds = (ms: number) => (ms + 0.0005) / 1000;
+
+/** Reads the umask without the deprecated no-argument call. */
+function currentUmask(): number {
+  const mask = process.umask(0o022);
+  process.umask(mask);
+  return mask;
+}
 
 function batchesOf(pieces: Piece[]): Piece[][] {
   const batches: Piece[][] = [];
@@ -356,7 +365,6 @@ function apply(ws: Workspace, target: Flat, steps: Plan, staged: Map<string, str
   for (const path of steps.writes) {
     const t = target.get(path)!;
     const dest = abs(path);
-    if (lstatOrUndefined(dest)?.isDirectory()) removeAny(dest);
     if (t.type === 'file') {
       renameSync(staged.get(path)!, dest);
       bytesWritten += t.size;
