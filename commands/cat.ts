@@ -1,3 +1,4 @@
+// elton cat: one file of a version.
 import { Args } from '@oclif/core';
 import { EltonCommand, EXIT_CODE_HELP } from '../src/cli/base.js';
 import { cat } from '../src/app/history.js';

@@ -1,3 +1,4 @@
+// elton checkout: make the working tree match a version.
 import { Args, Flags } from '@oclif/core';
 import { EltonCommand, EXIT_CODE_HELP, human } from '../src/cli/base.js';
 import { checkout, type CheckoutResult } from '../src/app/checkout.js';

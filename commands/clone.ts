@@ -1,3 +1,4 @@
+// elton clone: a new workspace from a remote, checked out.
 import { Args } from '@oclif/core';
 import { EltonCommand, EXIT_CODE_HELP, human } from '../src/cli/base.js';
 import { clone, type CloneResult } from '../src/app/clone.js';

@@ -1,3 +1,4 @@
+// elton commit: snapshot the working tree as NAME@V.
 import { Flags } from '@oclif/core';
 import { EltonCommand, EXIT_CODE_HELP, human } from '../src/cli/base.js';
 import { commit, type CommitResult } from '../src/app/commit.js';

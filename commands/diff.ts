@@ -1,3 +1,4 @@
+// elton diff: paths that differ between versions or the working tree.
 import { Args } from '@oclif/core';
 import { EltonCommand, EXIT_CODE_HELP } from '../src/cli/base.js';
 import { diff, type DiffResult } from '../src/app/history.js';

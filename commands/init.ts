@@ -1,3 +1,4 @@
+// elton init: make a directory a workspace.
 import { Args, Flags } from '@oclif/core';
 import { EltonCommand, EXIT_CODE_HELP } from '../src/cli/base.js';
 import { init, type InitResult } from '../src/app/init.js';

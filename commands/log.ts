@@ -1,3 +1,4 @@
+// elton log: the versions of a tree.
 import { Args, Flags } from '@oclif/core';
 import { EltonCommand, EXIT_CODE_HELP } from '../src/cli/base.js';
 import { log, type LogResult } from '../src/app/history.js';

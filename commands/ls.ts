@@ -1,3 +1,4 @@
+// elton ls: a directory of a version.
 import { Args, Flags } from '@oclif/core';
 import { EltonCommand, EXIT_CODE_HELP, human } from '../src/cli/base.js';
 import { ls, type LsResult } from '../src/app/history.js';

@@ -1,3 +1,4 @@
+// elton status: changes since the base version.
 import { EltonCommand, EXIT_CODE_HELP } from '../src/cli/base.js';
 import { status, type StatusResult } from '../src/app/history.js';
 import { renderChanges } from '../src/cli/render.js';

@@ -16,7 +16,7 @@ export const EXIT_CODE_HELP = `EXIT CODES (docs/errors.md)
   4  not found                10 already exists
   5  conflict (stale parent or uncommitted changes)`;
 
-type Spinner = { text: string; stop(): void; start(): Spinner };
+type Spinner = { text: string; isSpinning: boolean; stop(): void; start(): Spinner };
 
 function human(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -31,21 +31,28 @@ export abstract class EltonCommand extends Command {
   static enableJsonFlag = true;
   private spinner?: Spinner;
 
-  /** Progress on a TTY only: cron jobs and pipes get nothing but the result. */
+  /**
+   * Progress on a TTY only: cron jobs and pipes get nothing but the result. A terminal that
+   * reports zero columns (some ptys) gets none either: ora would divide by that width.
+   */
   private get interactive(): boolean {
-    return Boolean(process.stdout.isTTY && process.stderr.isTTY) && !this.jsonEnabled();
+    return Boolean(process.stdout.isTTY && process.stderr.isTTY && process.stderr.columns) && !this.jsonEnabled();
   }
 
   protected async deps(): Promise<Deps> {
     let reporter: Reporter = (e) => this.onEvent(e);
     if (this.interactive) {
       const { default: ora } = await import('ora');
-      this.spinner = ora({ stream: process.stderr, color: process.env.NO_COLOR ? undefined : 'cyan' }) as unknown as Spinner;
+      const spinner = ora({ stream: process.stderr, color: process.env.NO_COLOR ? undefined : 'cyan' }) as unknown as Spinner;
+      this.spinner = spinner;
       const base = reporter;
+      let shown = 0;
       reporter = (e) => {
-        if (e.type === 'progress' && this.spinner) {
-          this.spinner.text = e.total ? `${e.phase} ${e.unit === 'bytes' ? `${human(e.loaded)} / ${human(e.total)}` : `${e.loaded} / ${e.total}`}` : `${e.phase}...`;
-          this.spinner.start();
+        // Events can come thousands of times a second; the text changes at most ten times a second.
+        if (e.type === 'progress' && Date.now() - shown >= 100) {
+          shown = Date.now();
+          spinner.text = e.total ? `${e.phase} ${e.unit === 'bytes' ? `${human(e.loaded)} / ${human(e.total)}` : `${e.loaded} / ${e.total}`}` : `${e.phase}...`;
+          if (!spinner.isSpinning) spinner.start();
         }
         base(e);
       };
@@ -63,6 +70,12 @@ export abstract class EltonCommand extends Command {
   protected async finally(err: Error | undefined): Promise<void> {
     this.spinner?.stop();
     await super.finally(err);
+  }
+
+  /** Results replace the spinner line instead of being written after it. */
+  log(message = '', ...args: unknown[]): void {
+    this.spinner?.stop();
+    super.log(message, ...args);
   }
 
   logJson(json: unknown): void {
