@@ -9,7 +9,8 @@ interface LockInfo { pid: number; host: string; time: string; command: string }
 
 export interface Lock { release(): Promise<void> }
 
-function isAlive(pid: number): boolean {
+/** True when a process with this pid runs on this host (EPERM: it runs, as another user). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

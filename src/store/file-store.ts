@@ -13,7 +13,9 @@ import { promises as fsp, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { createFileExclusive, fsyncDir, writeFileAtomic } from '../lib/atomic.js';
+import { isAlive } from '../lib/lock.js';
 import { corrupt, formatError, ioError, isErrno, notFound } from '../errors.js';
 import { decodeObject, encodeRecord, Kind } from '../object.js';
 import { decodeVersion, encodeVersion, type VersionRecord } from '../version.js';
@@ -200,8 +202,25 @@ export class FileStore implements Store {
     await writeFileAtomic(join(packs, `${packId}.idx`), encodeIndex(entries));
   }
 
+  /** Temp packs are named by host and pid, so that the leftovers of a killed writer can be told from live ones. */
   tmpPath(): string {
-    return join(this.root, 'tmp', `${Date.now()}-${process.pid}-${randomBytes(6).toString('hex')}.tar`);
+    return join(this.root, 'tmp', `${hostname()}.${process.pid}.${Date.now()}.${randomBytes(6).toString('hex')}.tar`);
+  }
+
+  /**
+   * Removes temp packs left by writers on this host that are no longer running (killed
+   * mid-commit). Writers on other hosts sharing the store are never touched.
+   */
+  async removeAbandonedTemps(): Promise<number> {
+    let removed = 0;
+    const host = hostname();
+    for (const name of await fsp.readdir(join(this.root, 'tmp')).catch(() => [] as string[])) {
+      const m = /^(.+)\.(\d+)\.\d+\.[0-9a-f]+\.tar$/.exec(name);
+      if (!m || m[1] !== host || isAlive(Number(m[2]))) continue;
+      await fsp.rm(join(this.root, 'tmp', name), { force: true });
+      removed++;
+    }
+    return removed;
   }
 
   async close(): Promise<void> {
@@ -218,7 +237,7 @@ class FileStoreWriter implements ObjectWriter {
 
   async add(id: string, data: Buffer): Promise<void> {
     if (!this.current) {
-      this.opening ??= PackFileWriter.create(this.store.tmpPath());
+      this.opening ??= this.store.removeAbandonedTemps().then(() => PackFileWriter.create(this.store.tmpPath()));
       this.current = await this.opening;
       this.opening = undefined;
     }

@@ -3,10 +3,12 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync, existsSync, chmodSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { hostname } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { FileStore, encodeStoreConfig, decodeStoreConfig } from '../../src/store/file-store.js';
 import { STORE_FORMAT, type StoreConfig } from '../../src/store/store.js';
 import { DEFAULT_CHUNKER } from '../../src/chunker.js';
+import { defaultStoreConfig } from '../../src/store/open.js';
 import { encodeObject, encodeRecord, decodeObject, Kind } from '../../src/object.js';
 import { decodeIndex } from '../../src/store/pack.js';
 import type { VersionRecord } from '../../src/version.js';
@@ -298,5 +300,23 @@ describe('FileStore', () => {
       const results = await Promise.all(stores.map((s, i) => s.createVersion(record('race', 7, { message: `s${i}` }))));
       assert.equal(results.filter(Boolean).length, 1);
     });
+  });
+});
+
+describe('file store temp packs', () => {
+  it('a writer removes temp packs abandoned by dead writers on this host, and keeps live and foreign ones', async () => {
+    const root = tempDir();
+    const store = await FileStore.create(root, defaultStoreConfig());
+    const tmp = join(root, 'tmp');
+    const dead = `${hostname()}.999999999.1.abcdef.tar`;
+    const live = `${hostname()}.${process.pid}.1.abcdef.tar`;
+    const foreign = `some-other-host.999999999.1.abcdef.tar`;
+    for (const name of [dead, live, foreign]) writeFileSync(join(tmp, name), 'partial');
+    const w = store.writer();
+    await w.add('a'.repeat(64), Buffer.from('x'));
+    await w.finish();
+    const left = readdirSync(tmp).sort();
+    assert.deepEqual(left, [foreign, live].sort());
+    await store.close();
   });
 });
