@@ -5,6 +5,8 @@ import { mkdtempSync, rmSync, mkdirSync, writeFileSync, cpSync, existsSync, read
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+import { EltonError } from '../src/errors.js';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const binPath = join(repoRoot, 'bin', 'run.js');
@@ -85,4 +87,18 @@ export function pseudoRandom(size: number, seed = 1): Buffer {
     buf[i] = x & 0xff;
   }
   return buf;
+}
+
+/** Runs `fn` and returns the EltonError it throws, failing unless its code is `code` (and its message matches `pattern`). */
+export function expectEltonError(fn: () => unknown, code: string, pattern?: RegExp): EltonError {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(caught instanceof EltonError, `expected ${code}, got ${String(caught)}`);
+  assert.equal(caught.code, code, caught.message);
+  if (pattern) assert.match(caught.message, pattern);
+  return caught;
 }

@@ -7,23 +7,12 @@ import { readFileSync, existsSync, statSync, createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { extract } from 'tar-stream';
 import { tarHeader, PackFileWriter, encodeIndex, decodeIndex, type PackEntry } from '../../src/store/pack.js';
-import { EltonError } from '../../src/errors.js';
-import { pseudoRandom, tempDir } from '../helpers.js';
+import { expectEltonError, pseudoRandom, tempDir } from '../helpers.js';
 
 const sha = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
 const field = (h: Buffer, at: number, len: number) => h.toString('latin1', at, at + len);
 
-function expectCorrupt(fn: () => unknown): EltonError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof EltonError, `expected E_CORRUPT, got ${String(caught)}`);
-  assert.equal(caught.code, 'E_CORRUPT', caught.message);
-  return caught;
-}
+const expectCorrupt = (fn: () => unknown) => expectEltonError(fn, 'E_CORRUPT');
 
 /** Objects of awkward sizes: empty, under a block, exactly a block, a block plus one, large. */
 function sampleObjects(): Array<{ id: string; data: Buffer }> {

@@ -2,19 +2,9 @@
 
 import assert from 'node:assert/strict';
 import { parseRef, formatRef, isTreeName, checkTreeName, treeNameFromDir } from '../../src/ref.js';
-import { EltonError } from '../../src/errors.js';
+import { expectEltonError } from '../helpers.js';
 
-function expectError(fn: () => unknown, code: string): EltonError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof EltonError, `expected ${code}, got ${String(caught)}`);
-  assert.equal(caught.code, code, caught.message);
-  return caught;
-}
+const expectError = (fn: () => unknown, code: string) => expectEltonError(fn, code);
 
 describe('refs', () => {
   describe('parseRef', () => {

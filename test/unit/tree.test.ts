@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { encodeTree, decodeTree, invalidNameReason, compareNames, TREE_FORMAT, type TreeEntry } from '../../src/tree.js';
-import { EltonError } from '../../src/errors.js';
+import { expectEltonError } from '../helpers.js';
 
 const T_BIN = '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef';
 const T_ZETA = 'fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210';
@@ -47,16 +47,8 @@ const GOLDEN =
 const GOLDEN_ID = '0c66c6156dded9ba9c2f797c5b7bae3cdd491547aa0e16ef7c6a3f5aa469069f';
 
 function expectCorrupt(plain: string | Buffer, pattern?: RegExp): void {
-  let caught: unknown;
-  try {
-    decodeTree(typeof plain === 'string' ? Buffer.from(plain, 'utf8') : plain, ID);
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof EltonError, `expected E_CORRUPT for ${String(plain).slice(0, 200)}, got ${String(caught)}`);
-  assert.equal(caught.code, 'E_CORRUPT', caught.message);
-  assert.equal(caught.details?.object, ID);
-  if (pattern) assert.match(caught.message, pattern);
+  const err = expectEltonError(() => decodeTree(typeof plain === 'string' ? Buffer.from(plain, 'utf8') : plain, ID), 'E_CORRUPT', pattern);
+  assert.equal(err.details?.object, ID);
 }
 
 /** A one-entry tree document with `entry` as its only entry. */

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { encodeVersion, decodeVersion, VERSION_FORMAT, type VersionRecord } from '../../src/version.js';
 import { encodeRecord, Kind } from '../../src/object.js';
-import { EltonError } from '../../src/errors.js';
+import { expectEltonError } from '../helpers.js';
 
 const REC: VersionRecord = {
   tree: 'data', version: 3, root: 'ab'.repeat(32), parent: 2, message: 'fix "x"\né', author: 'alice',
@@ -17,17 +17,7 @@ const GOLDEN_JSON =
   '"parent":2,"message":"fix \\"x\\"\\né","author":"alice","host":"node-7","time":"2026-11-22T00:00:00.000Z",' +
   '"git":{"commit":"cccccccccccccccccccccccccccccccccccccccc","branch":"main"}}';
 
-function expectCorrupt(fn: () => unknown, pattern?: RegExp): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof EltonError, `expected E_CORRUPT, got ${String(caught)}`);
-  assert.equal(caught.code, 'E_CORRUPT', caught.message);
-  if (pattern) assert.match(caught.message, pattern);
-}
+const expectCorrupt = (fn: () => unknown, pattern?: RegExp) => { expectEltonError(fn, 'E_CORRUPT', pattern); };
 
 const record = (doc: unknown) => encodeRecord(Kind.version, Buffer.from(JSON.stringify(doc)));
 
