@@ -13,12 +13,13 @@ import {
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { dirty, notFound } from '../errors.js';
+import { formatRef } from '../ref.js';
 import { decodeObject, decodeObjectAsync } from '../object.js';
 import type { ChunkRef } from '../tree.js';
 import { comparePaths, contentKey, loadSnapshot, parentOf, pathCovered, type Flat, type FlatEntry } from '../snapshot.js';
 import type { Store } from '../store/store.js';
 import type { VersionRecord } from '../version.js';
-import { readWorkTree, StatCache, filesystemNow } from '../workspace/worktree.js';
+import { readWorkTree, StatCache } from '../workspace/worktree.js';
 import type { Workspace } from '../workspace/workspace.js';
 import type { Reporter } from '../events.js';
 import { openWorkspace, recoverPendingCommit, reporterOf, resolveVersion, workspacePaths, type Deps } from './context.js';
@@ -123,11 +124,11 @@ function ancestorReplacedByNonDir(path: string, isDir: boolean, target: Flat): s
 }
 
 export async function checkoutVersion(ws: Workspace, store: Store, record: VersionRecord, prefixes: string[] | undefined, force: boolean, reporter: Reporter): Promise<CheckoutResult> {
-  const clockMs = filesystemNow(ws);
   const targetLoad = await loadSnapshot(store, record.root, ROOT_META, prefixes);
   const target = targetLoad.flat;
+  const ref = formatRef(record.tree, record.version);
   for (const p of prefixes ?? []) {
-    if (!target.has(p)) throw notFound(`path "${p}" in ${record.tree}@${record.version}`, `\`elton ls ${record.tree}@${record.version}\` shows what it holds`);
+    if (!target.has(p)) throw notFound(`path "${p}" in ${ref}`, `\`elton ls ${ref}\` shows what it holds`);
   }
   const headRef = await ws.readHead();
   let head: Flat = new Map();
@@ -151,7 +152,8 @@ export async function checkoutVersion(ws: Workspace, store: Store, record: Versi
   const bytesWritten = apply(ws, target, steps, staged, force);
   await fsp.rm(ws.stagingDir, { recursive: true, force: true });
 
-  const cache = new StatCache(new Map(work.cache.entries), clockMs);
+  // The scan's clock predates every write below, so entries for written files are not racy by accident.
+  const cache = new StatCache(new Map(work.cache.entries), work.cache.clockMs);
   for (const path of steps.deletes) cache.entries.delete(path);
   for (const path of [...steps.writes, ...steps.fixMeta]) {
     const t = target.get(path)!;
@@ -166,7 +168,7 @@ export async function checkoutVersion(ws: Workspace, store: Store, record: Versi
   let files = 0;
   for (const e of target.values()) if (e.type !== 'dir') files++;
   return {
-    ref: `${record.tree}@${record.version}`, tree: record.tree, version: record.version, paths: prefixes ?? null,
+    ref, tree: record.tree, version: record.version, paths: prefixes ?? null,
     files, written: steps.writes.length, reused: steps.reused, deleted: steps.deletes.length, bytesWritten, fetched,
   };
 }

@@ -4,6 +4,7 @@ import { hostname, userInfo } from 'node:os';
 import * as fs from 'node:fs';
 import { conflict, usage } from '../errors.js';
 import { buildTrees, encodeTreeObject } from '../snapshot.js';
+import { formatRef } from '../ref.js';
 import type { Store } from '../store/store.js';
 import type { VersionRecord } from '../version.js';
 import { findGitRoot } from '../workspace/ignore.js';
@@ -110,7 +111,7 @@ export async function commit(opts: CommitOptions, deps: Deps): Promise<CommitRes
         if (baseRecord.root === built.root) {
           await writer.abort();
           if (work.cache.changed) await work.cache.save(ws);
-          return { ref: `${tree}@${base}`, version: base, parent: baseRecord.parent, unchanged: true, newObjects: 0, newBytes: 0, ...summary };
+          return { ref: formatRef(tree, base), version: base, parent: baseRecord.parent, unchanged: true, newObjects: 0, newBytes: 0, ...summary };
         }
       }
       const missingTrees = await store.missing(built.trees.keys());
@@ -124,7 +125,7 @@ export async function commit(opts: CommitOptions, deps: Deps): Promise<CommitRes
       await ws.writeHead({ tree, version });
       await ws.clearPending();
       await work.cache.save(ws);
-      return { ref: `${tree}@${version}`, version, parent: base, unchanged: false, newObjects, newBytes, ...summary };
+      return { ref: formatRef(tree, version), version, parent: base, unchanged: false, newObjects, newBytes, ...summary };
     } catch (err) {
       await writer.abort();
       throw err;

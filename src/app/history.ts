@@ -2,7 +2,7 @@
 
 import { notFound, usage } from '../errors.js';
 import { decodeObject } from '../object.js';
-import { parseRef } from '../ref.js';
+import { formatRef, parseRef } from '../ref.js';
 import { diffSnapshots, loadSnapshot, parentOf, type Change, type Flat } from '../snapshot.js';
 import type { Store } from '../store/store.js';
 import type { VersionRecord } from '../version.js';
@@ -41,10 +41,11 @@ const normalizePath = (p: string | undefined) => (p ?? '').split('/').filter((s)
 export function ls(opts: { ref: string; path?: string; recursive?: boolean }, deps: Deps): Promise<LsResult> {
   return withWorkspace(deps, async (ws, store) => {
     const record = await resolveVersion(store, opts.ref, ws.config.tree);
+    const ref = formatRef(record.tree, record.version);
     const path = normalizePath(opts.path);
     const { flat } = await loadSnapshot(store, record.root, ROOT_META, path ? [path] : undefined);
     const at = flat.get(path);
-    if (!at) throw notFound(`path "${path}" in ${record.tree}@${record.version}`, `\`elton ls ${record.tree}@${record.version}\` shows what it holds`);
+    if (!at) throw notFound(`path "${path}" in ${ref}`, `\`elton ls ${ref}\` shows what it holds`);
     const entries: LsEntry[] = [];
     for (const [p, e] of flat) {
       if (p === '' || p === path && at.type === 'dir') continue;
@@ -55,7 +56,7 @@ export function ls(opts: { ref: string; path?: string; recursive?: boolean }, de
         size: e.size, mtime: new Date(e.mtime).toISOString(), ...(e.target !== undefined ? { target: e.target } : {}),
       });
     }
-    return { ref: `${record.tree}@${record.version}`, path, entries };
+    return { ref, path, entries };
   });
 }
 
@@ -67,15 +68,16 @@ export function cat(opts: { spec: string }, deps: Deps): Promise<CatResult> {
     const path = normalizePath(ref.path);
     if (!path) throw usage(`"${opts.spec}" names no file`, 'write REF:PATH, for example data@3:docs/readme.txt');
     const record = await resolveVersion(store, ref, ws.config.tree);
+    const name = formatRef(record.tree, record.version);
     const { flat } = await loadSnapshot(store, record.root, ROOT_META, [path]);
     const e = flat.get(path);
-    if (!e) throw notFound(`path "${path}" in ${record.tree}@${record.version}`, `\`elton ls ${record.tree}@${record.version}\` shows what it holds`);
-    if (e.type === 'dir') throw usage(`"${path}" is a directory`, `use \`elton ls ${record.tree}@${record.version} ${path}\``);
-    if (e.type === 'symlink') return { ref: `${record.tree}@${record.version}`, path, size: Buffer.byteLength(e.target!), content: Buffer.from(e.target!) };
+    if (!e) throw notFound(`path "${path}" in ${name}`, `\`elton ls ${name}\` shows what it holds`);
+    if (e.type === 'dir') throw usage(`"${path}" is a directory`, `use \`elton ls ${name} ${path}\``);
+    if (e.type === 'symlink') return { ref: name, path, size: Buffer.byteLength(e.target!), content: Buffer.from(e.target!) };
     const parts = new Map<string, Buffer>();
     await store.readObjects(e.chunks!.map((c) => c.id), (id, data) => { parts.set(id, decodeObject(data, `object ${id}`, id).plain); });
     const content = Buffer.concat(e.chunks!.map((c) => parts.get(c.id)!));
-    return { ref: `${record.tree}@${record.version}`, path, size: content.length, content };
+    return { ref: name, path, size: content.length, content };
   });
 }
 
@@ -83,7 +85,7 @@ export interface DiffResult { from: string; to: string; changes: Change[] }
 
 async function snapshotOf(store: Store, ref: string, tree: string): Promise<{ name: string; flat: Flat }> {
   const record = await resolveVersion(store, ref, tree);
-  return { name: `${record.tree}@${record.version}`, flat: (await loadSnapshot(store, record.root, ROOT_META)).flat };
+  return { name: formatRef(record.tree, record.version), flat: (await loadSnapshot(store, record.root, ROOT_META)).flat };
 }
 
 async function workingSnapshot(ws: Workspace, store: Store, deps: Deps, prefixes?: string[]): Promise<Flat> {
@@ -120,6 +122,6 @@ export function status(deps: Deps): Promise<StatusResult> {
     let base: Flat = new Map();
     if (head) base = (await loadSnapshot(store, (await store.readVersion(head.tree, head.version)).root, ROOT_META, head.paths)).flat;
     const changes = diffSnapshots(base, await workingSnapshot(ws, store, deps, head?.paths));
-    return { tree, head: head ? `${head.tree}@${head.version}` : null, latest: await store.latestVersion(tree), clean: changes.length === 0, changes };
+    return { tree, head: head ? formatRef(head.tree, head.version) : null, latest: await store.latestVersion(tree), clean: changes.length === 0, changes };
   });
 }

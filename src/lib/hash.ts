@@ -2,7 +2,6 @@
 
 import { createHash } from 'node:crypto';
 
-export const ID_HEX_LENGTH = 64;
 const ID_PATTERN = /^[0-9a-f]{64}$/;
 
 export function sha256(data: Uint8Array | string): Buffer {
