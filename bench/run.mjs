@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_BENCH_DIR, EDIT_BYTES, applyEdit, ensureWorkload } from './workload.mjs';
+import { benchMaster } from './master.mjs';
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '..');
 const ELTON = path.resolve(process.env.ELTON_BIN || path.join(REPO_ROOT, 'bin', 'run.js')); // override only for testing the harness
@@ -12,10 +13,11 @@ const TIMEOUT_MS = 60 * 60 * 1000;
 
 // ---------------------------------------------------------------- options
 
-const USAGE = `usage: node bench/run.mjs [--only small|large] [--skip elton,restic,git,git-large,rclone,limit] [--skip-elton]
+const USAGE = `usage: node bench/run.mjs [--only small|large|master] [--skip elton,restic,git,git-large,rclone,limit,master] [--skip-elton]
                          [--reps N] [--keep] [--no-verify]
+  master: elton push/clone against \`elton master\`, direct and through an emulated WAN, next to rclone to s3rver (small tree)
 env: BENCH_DIR (default ${DEFAULT_BENCH_DIR}), BENCH_SCALE (default 1: ~200 MB small tree, ~1.3 GB large tree),
-     ELTON_BIN (default <repo>/bin/run.js)`;
+     ELTON_BIN (default <repo>/bin/run.js), BENCH_WAN_RTT_MS (250), BENCH_WAN_MBIT (200), BENCH_RCLONE_FILES (1000)`;
 
 function parseArgs(argv) {
   const opts = { only: null, skip: new Set(), reps: 1, keep: false, verify: true };
@@ -37,7 +39,7 @@ function parseArgs(argv) {
       process.exit(0);
     } else throw new Error(`unknown argument ${a}\n${USAGE}`);
   }
-  if (opts.only && !['small', 'large'].includes(opts.only)) throw new Error(`--only must be small or large\n${USAGE}`);
+  if (opts.only && !['small', 'large', 'master'].includes(opts.only)) throw new Error(`--only must be small, large or master\n${USAGE}`);
   return opts;
 }
 
@@ -449,11 +451,12 @@ function machineInfo() {
   };
 }
 
-function renderMarkdown(info, workloads, targets) {
+function renderMarkdown(info, workloads, targets, extra = '') {
   const out = ['# elton benchmark', ''];
   for (const [k, val] of Object.entries(info)) out.push(`- **${k}**: ${val}`);
   out.push('', '## Workloads', '');
   for (const w of workloads) out.push(`- **${w.name}**: ${w.files} files, ${fmtBytes(w.bytes)} (${w.dir})`);
+  if (!rows.length) return out.join('\n') + '\n' + extra;
   out.push('', '## Results', '');
   out.push('| workload | tool | operation | seconds | MB/s | bytes stored/added | target | result | note |');
   out.push('| --- | --- | --- | ---: | ---: | ---: | --- | --- | --- |');
@@ -480,15 +483,15 @@ function renderMarkdown(info, workloads, targets) {
     const verdict = t.error ? 'ERROR' : t.pass == null ? 'n/a' : t.pass ? 'PASS' : 'FAIL';
     out.push(`- ${verdict}: ${t.workload} elton ${t.op} ${t.target}${t.error ? ` (${t.error.slice(0, 100)})` : ''}`);
   }
-  return out.join('\n') + '\n';
+  return out.join('\n') + '\n' + extra;
 }
 
 // ---------------------------------------------------------------- main
 
-function main() {
+async function main() {
   const info = machineInfo();
   log(`elton bench: BENCH_DIR=${BENCH_DIR} scale=${SCALE} skip=[${[...opts.skip].join(',')}]`);
-  const names = opts.only ? [opts.only] : ['small', 'large'];
+  const names = opts.only === 'master' ? [] : opts.only ? [opts.only] : ['small', 'large'];
   const workloads = names.map((n) => ensureWorkload(n, { benchDir: BENCH_DIR, scale: SCALE, log }));
   for (const wl of workloads) {
     log(`\n== ${wl.name} tree: ${wl.files} files, ${fmtBytes(wl.bytes)}`);
@@ -511,13 +514,31 @@ function main() {
       warm(wl.dir);
     }
   }
+  let master = null;
+  if (!opts.skip.has('master') && (!opts.only || opts.only === 'master')) {
+    let wl = workloads.find((w) => w.name === 'small');
+    if (!wl) workloads.push((wl = ensureWorkload('small', { benchDir: BENCH_DIR, scale: SCALE, log })));
+    log(`\n== master: ${wl.name} tree, direct and through an emulated WAN`);
+    warm(wl.dir);
+    const dir = path.join(SCRATCH, 'master');
+    rm(dir);
+    fs.mkdirSync(dir, { recursive: true });
+    master = await benchMaster(wl, dir, {
+      elton: ELTON, env: { ...BASE_ENV, NO_COLOR: '1' }, reps: opts.reps, log, freshCopy, verifyTree, parseJson, fmtSec, fmtBytes, have,
+      version: (argv) => run(argv).stdout,
+    });
+    if (!opts.keep) rm(dir);
+  }
   const targets = evaluateTargets();
-  const md = renderMarkdown(info, workloads, targets);
+  const md = renderMarkdown(info, workloads, targets, master?.markdown);
   fs.mkdirSync(BENCH_DIR, { recursive: true });
   fs.writeFileSync(path.join(BENCH_DIR, 'results.md'), md);
-  fs.writeFileSync(path.join(BENCH_DIR, 'results.json'), JSON.stringify({ info, workloads, rows, targets }, null, 2) + '\n');
+  fs.writeFileSync(path.join(BENCH_DIR, 'results.json'), JSON.stringify({ info, workloads, rows, targets, master: master?.rows }, null, 2) + '\n');
   process.stdout.write(`\n${md}`);
   log(`\nwritten: ${path.join(BENCH_DIR, 'results.md')} and results.json`);
 }
 
-main();
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

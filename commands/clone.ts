@@ -5,9 +5,9 @@ import { clone, type CloneResult } from '../src/app/clone.js';
 
 export default class Clone extends EltonCommand {
   static summary = 'Create a workspace from a remote and check a version out.';
-  static description = `REMOTE is a file:///PATH store, a store directory, or another workspace (whose embedded store is then shared).\n\n${EXIT_CODE_HELP}`;
+  static description = `REMOTE is an http(s)://HOST:PORT master, a file:///PATH store, a store directory, or another workspace (whose embedded store is then shared).\n\n${EXIT_CODE_HELP}`;
   static strict = false;
-  static examples = ['<%= config.bin %> clone file:///mnt/shared/store photos@latest ./photos', '<%= config.bin %> clone ../project project@3 /tmp/project-v3'];
+  static examples = ['<%= config.bin %> clone http://master:3586 photos@latest ./photos', '<%= config.bin %> clone file:///mnt/shared/store photos@latest ./photos', '<%= config.bin %> clone ../project project@3 /tmp/project-v3'];
   static args = {
     remote: Args.string({ required: true, description: 'remote URL or path' }),
     ref: Args.string({ required: true, description: 'version to check out (NAME@V or NAME@latest)' }),

@@ -11,7 +11,9 @@ export default class Status extends EltonCommand {
   async run(): Promise<StatusResult> {
     await this.parse(Status);
     const r = await status(await this.deps());
-    this.log(`on ${r.head ?? `${r.tree} (no version yet)`}${r.latest && r.head !== `${r.tree}@${r.latest}` ? `; latest is ${r.tree}@${r.latest}` : ''}`);
+    const latest = r.latest === null ? '; the remote cannot be reached' : r.latest && r.head !== `${r.tree}@${r.latest}` ? `; latest is ${r.tree}@${r.latest}` : '';
+    this.log(`on ${r.head ?? `${r.tree} (no version yet)`}${latest}`);
+    if (r.pending) this.log(`a commit is pending (not yet sent to the master): run \`elton push\``);
     this.log(r.clean ? 'nothing changed' : renderChanges(r.changes));
     return r;
   }

@@ -12,6 +12,9 @@ export const EXIT = {
   io: 8,
   format: 9,
   exists: 10,
+  unreachable: 11,
+  auth: 12,
+  remote: 13,
 } as const;
 
 export interface ErrorJson {
@@ -55,6 +58,24 @@ export const notFound = (what: string, hint?: string, details?: Record<string, u
 
 export const conflict = (message: string, hint: string, details?: Record<string, unknown>) =>
   new EltonError('E_CONFLICT', message, EXIT.conflict, hint, details);
+
+/** A commit based on a version that is no longer the latest: the same words from every store. */
+export const staleParent = (tree: string, latest: number, parent: number | null) =>
+  conflict(
+    `${tree} has moved on: its latest version is @${latest}, but this workspace is based on ${parent ? `@${parent}` : 'no version'}`,
+    `run \`elton checkout ${tree}@latest\` to catch up (your changes stay unless they collide), then commit again; or \`elton commit --force\` to record this commit anyway with parent @${parent ?? 'none'}`,
+    { latest, parent },
+  );
+
+export const unreachable = (url: string, why: string, cause?: unknown) =>
+  new EltonError('E_UNREACHABLE', `cannot reach ${url}: ${why}`, EXIT.unreachable,
+    'check that the master is running and the URL is right (`elton master --help`); a commit made meanwhile is kept as pending and `elton push` sends it later',
+    { url }, { cause });
+
+export const authError = (message: string, hint: string) => new EltonError('E_AUTH', message, EXIT.auth, hint);
+
+export const remoteError = (message: string, hint = 'see the master\'s log; if it persists, report it', details?: Record<string, unknown>) =>
+  new EltonError('E_REMOTE', message, EXIT.remote, hint, details);
 
 export const dirty = (paths: string[]) =>
   new EltonError('E_DIRTY', `checkout would overwrite uncommitted changes in ${paths.length} path(s): ${paths.slice(0, 10).join(', ')}${paths.length > 10 ? ', ...' : ''}`,

@@ -98,6 +98,7 @@ export async function loadSnapshot(store: Store, root: string, rootMeta: Pick<Fl
   let level = new Map<string, string[]>([[root, ['']]]);
   let treeObjects = 0;
   let treeBytes = 0;
+  await store.prefetchTrees?.(root, prefixes);
   // Collected per level, then inserted in path order, so that parents precede children.
   while (level.size) {
     const next = new Map<string, string[]>();
@@ -163,4 +164,34 @@ export function diffSnapshots(from: Flat, to: Flat): Change[] {
     else if (contentKey(a) !== contentKey(b)) changes.push({ path, change: 'modified', from: a.type, to: b.type });
   }
   return changes;
+}
+
+export interface Reachable {
+  trees: Set<string>;
+  /** Chunk id to plain size. */
+  chunks: Map<string, number>;
+}
+
+/**
+ * Every object reachable from `root`, read level by level (one batched read per depth). Subtrees
+ * whose id is in `skip` are not entered: the caller knows their objects are accounted for.
+ */
+export async function collectReachable(store: Pick<Store, 'readObjects'>, root: string, skip: Set<string> = new Set()): Promise<Reachable> {
+  const out: Reachable = { trees: new Set(), chunks: new Map() };
+  let level = skip.has(root) ? [] : [root];
+  while (level.length) {
+    const next: string[] = [];
+    for (const id of level) out.trees.add(id);
+    await store.readObjects(level, (id, data) => {
+      for (const e of decodeTree(decodeObject(data, `tree ${id}`, id).plain, id).entries) {
+        if (e.type === 'dir') {
+          if (!skip.has(e.tree) && !out.trees.has(e.tree)) { out.trees.add(e.tree); next.push(e.tree); }
+        } else if (e.type === 'file') {
+          for (const c of e.chunks) out.chunks.set(c.id, c.size);
+        }
+      }
+    });
+    level = next;
+  }
+  return out;
 }

@@ -17,12 +17,12 @@ import { formatRef } from '../ref.js';
 import { decodeObject, decodeObjectAsync } from '../object.js';
 import type { ChunkRef } from '../tree.js';
 import { comparePaths, contentKey, loadSnapshot, parentOf, pathCovered, type Flat, type FlatEntry } from '../snapshot.js';
-import type { Store } from '../store/store.js';
+import type { Store, Transfer } from '../store/store.js';
 import type { VersionRecord } from '../version.js';
 import { readWorkTree, StatCache } from '../workspace/worktree.js';
 import type { Workspace } from '../workspace/workspace.js';
 import type { Reporter } from '../events.js';
-import { openWorkspace, recoverPendingCommit, reporterOf, resolveVersion, workspacePaths, type Deps } from './context.js';
+import { openWorkspace, reporterOf, resolveVersion, settlePendingQuietly, transferOf, workspacePaths, type Deps } from './context.js';
 
 export interface CheckoutOptions { ref: string; paths?: string[]; force?: boolean }
 
@@ -38,6 +38,7 @@ export interface CheckoutResult {
   deleted: number;
   bytesWritten: number;
   fetched: { objects: number; bytes: number };
+  transfer: Transfer;
 }
 
 const ROOT_META = { mode: 0o755, mtime: 0 };
@@ -50,7 +51,7 @@ export async function checkout(opts: CheckoutOptions, deps: Deps): Promise<Check
   const { ws, store } = await openWorkspace(deps);
   const lock = await ws.lock('checkout');
   try {
-    await recoverPendingCommit(ws, store);
+    await settlePendingQuietly(ws, store);
     const record = await resolveVersion(store, opts.ref, ws.config.tree);
     const prefixes = opts.paths?.length ? workspacePaths(ws, deps.cwd, opts.paths) : undefined;
     return await checkoutVersion(ws, store, record, prefixes, opts.force ?? false, reporterOf(deps));
@@ -169,7 +170,7 @@ export async function checkoutVersion(ws: Workspace, store: Store, record: Versi
   for (const e of target.values()) if (e.type !== 'dir') files++;
   return {
     ref, tree: record.tree, version: record.version, paths: prefixes ?? null,
-    files, written: steps.writes.length, reused: steps.reused, deleted: steps.deletes.length, bytesWritten, fetched,
+    files, written: steps.writes.length, reused: steps.reused, deleted: steps.deletes.length, bytesWritten, fetched, transfer: transferOf(store),
   };
 }
 
@@ -210,6 +211,12 @@ async function stage(ws: Workspace, store: Store, target: Flat, writes: string[]
   const files = writes.filter((p) => target.get(p)!.type === 'file');
   const total = files.reduce((n, p) => n + target.get(p)!.size, 0);
   const batches = batchesOf(piecesOf(target, files));
+  // A remote-backed store fetches everything this checkout needs in a few streams, not one request per batch.
+  if (store.prefetch) {
+    const sizes = new Map<string, number>();
+    for (const p of files) for (const c of target.get(p)!.chunks!) sizes.set(c.id, c.size);
+    await store.prefetch(sizes.keys(), sizes, reporter);
+  }
   const open = new Map<string, number>();
   const umask = currentUmask();
   let loaded = 0;

@@ -2,21 +2,25 @@
 
 import { hostname, userInfo } from 'node:os';
 import * as fs from 'node:fs';
-import { conflict, usage } from '../errors.js';
+import { EltonError, usage } from '../errors.js';
 import { buildTrees, encodeTreeObject } from '../snapshot.js';
 import { formatRef } from '../ref.js';
-import type { Store } from '../store/store.js';
+import type { Store, Transfer, VersionDraft } from '../store/store.js';
 import type { VersionRecord } from '../version.js';
+import type { Reporter } from '../events.js';
+import type { PendingCommit, Workspace } from '../workspace/workspace.js';
 import { findGitRoot } from '../workspace/ignore.js';
 import { readWorkTree } from '../workspace/worktree.js';
-import { openWorkspace, recoverPendingCommit, reporterOf, type Deps } from './context.js';
+import { openWorkspace, reporterOf, settlePendingQuietly, transferOf, type Deps } from './context.js';
 
 export interface CommitOptions { message?: string; force?: boolean }
 
 export interface CommitResult {
+  /** NAME@V, or NAME@pending while the version is not issued yet. */
   ref: string;
   tree: string;
-  version: number;
+  /** null while pending. */
+  version: number | null;
   root: string;
   parent: number | null;
   /** True when nothing changed since the base version, so no version was made. */
@@ -27,6 +31,33 @@ export interface CommitResult {
   newBytes: number;
   hashedFiles: number;
   hashedBytes: number;
+  /** True when the remote could not be reached: the commit is saved locally and `elton push` sends it. */
+  pending: boolean;
+  /** Why it is pending. */
+  pendingReason?: string;
+  transfer: Transfer;
+}
+
+export interface Issued { record: VersionRecord | null; reason?: string }
+
+/**
+ * Has the store issue a pending commit's version and moves HEAD to it. A remote that cannot be
+ * reached leaves the commit pending (and says why); any other refusal is thrown, the draft kept.
+ */
+export async function issuePending(ws: Workspace, store: Store, pending: PendingCommit, reporter: Reporter): Promise<Issued> {
+  const { force, ...draft } = pending;
+  let record: VersionRecord;
+  try {
+    record = await store.issueVersion(draft, force, reporter);
+  } catch (err) {
+    if (err instanceof EltonError && err.code === 'E_UNREACHABLE') return { record: null, reason: err.message };
+    throw err;
+  }
+  const head = await ws.readHead();
+  // HEAD moves only if it still names the draft's base: a checkout since then wins.
+  if (!head || head.version === pending.parent) await ws.writeHead({ tree: record.tree, version: record.version });
+  await ws.clearPending();
+  return { record };
 }
 
 async function gitHead(root: string): Promise<VersionRecord['git']> {
@@ -48,33 +79,21 @@ export function author(): string {
   try { return userInfo().username; } catch { return 'unknown'; }
 }
 
-/**
- * Issues tree@(latest+1). A commit based on a version that is no longer the latest is refused,
- * unless forced; then it is recorded with its true parent. Losing a creation race to another
- * committer is the same stale-parent case.
- */
-export async function issueVersion(store: Store, draft: Omit<VersionRecord, 'version'>, force: boolean): Promise<number> {
-  for (;;) {
-    const latest = await store.latestVersion(draft.tree);
-    if (latest !== (draft.parent ?? 0) && !force) {
-      throw conflict(
-        `${draft.tree} has moved on: its latest version is @${latest}, but this workspace is based on ${draft.parent ? `@${draft.parent}` : 'no version'}`,
-        `run \`elton checkout ${draft.tree}@latest\` to catch up (your changes stay unless they collide), then commit again; or \`elton commit --force\` to record this commit anyway with parent @${draft.parent ?? 'none'}`,
-        { latest, parent: draft.parent },
-      );
-    }
-    const version = latest + 1;
-    if (await store.createVersion({ ...draft, version })) return version;
-  }
-}
-
 export async function commit(opts: CommitOptions, deps: Deps): Promise<CommitResult> {
   const reporter = reporterOf(deps);
   const { ws, store } = await openWorkspace(deps);
   const lock = await ws.lock('commit');
   try {
-    await recoverPendingCommit(ws, store);
     const tree = ws.config.tree;
+    // An unsent commit goes first; if it cannot go (unreachable, or refused as stale), this commit takes its place.
+    let replaced: PendingCommit | undefined = await settlePendingQuietly(ws, store);
+    if (replaced) {
+      try {
+        if ((await issuePending(ws, store, replaced, reporter)).record) replaced = undefined;
+      } catch (err) {
+        if (!(err instanceof EltonError) || err.code !== 'E_CONFLICT') throw err;
+      }
+    }
     const head = await ws.readHead();
     if (head?.paths) throw usage('this workspace holds a partial checkout, and a commit from it would drop the rest of the tree', `check out the whole version first: \`elton checkout ${tree}@${head.version}\``);
     const base = head?.tree === tree ? head.version : null;
@@ -110,22 +129,32 @@ export async function commit(opts: CommitOptions, deps: Deps): Promise<CommitRes
         const baseRecord = await store.readVersion(tree, base);
         if (baseRecord.root === built.root) {
           await writer.abort();
+          if (replaced) await ws.clearPending();
           if (work.cache.changed) await work.cache.save(ws);
-          return { ref: formatRef(tree, base), version: base, parent: baseRecord.parent, unchanged: true, newObjects: 0, newBytes: 0, ...summary };
+          return { ref: formatRef(tree, base), version: base, parent: baseRecord.parent, unchanged: true, newObjects: 0, newBytes: 0, pending: false, ...summary, transfer: transferOf(store) };
         }
       }
       const missingTrees = await store.missing(built.trees.keys());
       for (const [id, plain] of built.trees) if (missingTrees.has(id)) await addObject(id, encodeTreeObject(plain, id, compression));
       await writer.finish();
-      await ws.writePending({ tree, root: built.root, parent: base, host: hostname() });
-      const version = await issueVersion(store, {
-        tree, root: built.root, parent: base, message: opts.message ?? '', author: author(), host: hostname(),
+      // The message of an unsent commit this one replaces is kept below this one's.
+      const message = [opts.message ?? '', replaced?.message ?? ''].filter(Boolean).join('\n\n');
+      const draft: VersionDraft = {
+        tree, root: built.root, parent: base, message, author: author(), host: hostname(),
         time: new Date().toISOString(), git: await gitHead(ws.root),
-      }, opts.force ?? false);
-      await ws.writeHead({ tree, version });
-      await ws.clearPending();
+      };
+      const pending: PendingCommit = { ...draft, force: opts.force ?? false };
+      await ws.writePending(pending);
+      // The stat cache is saved first: these files are stored whether or not the version is issued now.
       await work.cache.save(ws);
-      return { ref: formatRef(tree, version), version, parent: base, unchanged: false, newObjects, newBytes, ...summary };
+      const issued = await issuePending(ws, store, pending, reporter).catch(async (err) => {
+        // Refused (a stale parent, say): nothing is recorded, as with any refused commit.
+        await ws.clearPending();
+        throw err;
+      });
+      const common = { parent: base, unchanged: false, newObjects, newBytes, ...summary };
+      if (!issued.record) return { ref: `${tree}@pending`, version: null, pending: true, pendingReason: issued.reason, ...common, transfer: transferOf(store) };
+      return { ref: formatRef(tree, issued.record.version), version: issued.record.version, pending: false, ...common, transfer: transferOf(store) };
     } catch (err) {
       await writer.abort();
       throw err;

@@ -1,13 +1,13 @@
 // What every use-case shares: dependencies passed in, and the workspace/store lookup with ref resolution.
 
 import { resolve, relative, sep } from 'node:path';
-import { notFound, usage } from '../errors.js';
+import { EltonError, notFound, usage } from '../errors.js';
 import { silent, type Reporter } from '../events.js';
 import { parseRef, type Ref } from '../ref.js';
 import { openStore } from '../store/open.js';
-import type { Store } from '../store/store.js';
+import type { Store, Transfer } from '../store/store.js';
 import type { VersionRecord } from '../version.js';
-import { Workspace } from '../workspace/workspace.js';
+import { Workspace, type PendingCommit } from '../workspace/workspace.js';
 
 export interface Deps {
   cwd: string;
@@ -20,25 +20,52 @@ export interface Opened { ws: Workspace; store: Store }
 
 export async function openWorkspace(deps: Deps): Promise<Opened> {
   const ws = await Workspace.find(deps.cwd);
-  return { ws, store: await openStore(ws.remoteUrl) };
+  return { ws, store: await openStore(ws.remoteUrl, storeOptions(ws)) };
 }
 
+export const storeOptions = (ws: Workspace) => ({ cacheDir: ws.cachePath, token: ws.config.token });
+
+/** The `transfer` field of every command's --json: what crossed the network. */
+export const transferOf = (store: Store): Transfer => ({ ...store.transfer });
+
 /**
- * Finishes a commit that was killed after its version record was created but before HEAD was
- * moved to it: without this, the next commit would see its own version as someone else's.
+ * Settles a pending commit (a draft saved before its version was issued). If the store issued
+ * it (the commit was killed after the version was created, before HEAD moved), HEAD moves to it:
+ * without this, the next commit would see its own version as someone else's. Otherwise the draft
+ * is returned, still pending, for `push` (or a commit) to send.
  */
-export async function recoverPendingCommit(ws: Workspace, store: Store): Promise<void> {
+export async function settlePending(ws: Workspace, store: Store): Promise<PendingCommit | undefined> {
   const pending = await ws.readPending();
-  if (!pending) return;
-  for (const v of await store.listVersions(pending.tree)) {
-    if (v <= (pending.parent ?? 0)) continue;
-    const r = await store.readVersion(pending.tree, v);
-    if (r.root === pending.root && r.parent === pending.parent && r.host === pending.host) {
-      await ws.writeHead({ tree: pending.tree, version: v });
-      break;
+  if (!pending) return undefined;
+  const head = await ws.readHead();
+  // Only a draft based on the current HEAD can have been issued without HEAD moving.
+  if ((head?.version ?? null) === pending.parent || !head) {
+    const latest = await store.latestVersion(pending.tree);
+    for (let v = latest; v > (pending.parent ?? 0); v--) {
+      const r = await store.readVersion(pending.tree, v);
+      if (r.root === pending.root && r.parent === pending.parent && r.host === pending.host && (!pending.time || r.time === pending.time)) {
+        await ws.writeHead({ tree: pending.tree, version: v });
+        await ws.clearPending();
+        return undefined;
+      }
     }
   }
-  await ws.clearPending();
+  // A marker from an older elton holds no draft: its commit is simply made again.
+  if (!pending.time) {
+    await ws.clearPending();
+    return undefined;
+  }
+  return pending;
+}
+
+/** Like settlePending, but never asks the remote: for commands that must work while it is unreachable. */
+export async function settlePendingQuietly(ws: Workspace, store: Store): Promise<PendingCommit | undefined> {
+  try {
+    return await settlePending(ws, store);
+  } catch (err) {
+    if (err instanceof EltonError && err.code === 'E_UNREACHABLE') return ws.readPending();
+    throw err;
+  }
 }
 
 /** Resolves NAME@V / NAME@latest / @V / @latest to a version record; a bare tree name defaults to the workspace's. */

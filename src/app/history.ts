@@ -1,27 +1,29 @@
 // Use-cases that read history: log, ls, cat, status and diff.
 
-import { notFound, usage } from '../errors.js';
+import { EltonError, notFound, usage } from '../errors.js';
 import { decodeObject } from '../object.js';
 import { formatRef, parseRef } from '../ref.js';
 import { diffSnapshots, loadSnapshot, parentOf, type Change, type Flat } from '../snapshot.js';
-import type { Store } from '../store/store.js';
+import type { Store, Transfer } from '../store/store.js';
 import type { VersionRecord } from '../version.js';
 import { readWorkTree } from '../workspace/worktree.js';
 import type { Workspace } from '../workspace/workspace.js';
-import { openWorkspace, reporterOf, resolveVersion, type Deps } from './context.js';
+import { openWorkspace, reporterOf, resolveVersion, transferOf, type Deps } from './context.js';
 
 const ROOT_META = { mode: 0o755, mtime: 0 };
 
-async function withWorkspace<T>(deps: Deps, fn: (ws: Workspace, store: Store) => Promise<T>): Promise<T> {
+/** Runs a read-only use-case on the workspace's store and adds what it moved over the network. */
+async function withWorkspace<T>(deps: Deps, fn: (ws: Workspace, store: Store) => Promise<T>): Promise<T & { transfer: Transfer }> {
   const { ws, store } = await openWorkspace(deps);
   try {
-    return await fn(ws, store);
+    const result = await fn(ws, store);
+    return { ...result, transfer: transferOf(store) };
   } finally {
     await store.close();
   }
 }
 
-export interface LogResult { tree: string; versions: VersionRecord[] }
+export interface LogResult { tree: string; versions: VersionRecord[]; transfer: Transfer }
 
 export function log(opts: { tree?: string; limit?: number }, deps: Deps): Promise<LogResult> {
   return withWorkspace(deps, async (ws, store) => {
@@ -34,7 +36,7 @@ export function log(opts: { tree?: string; limit?: number }, deps: Deps): Promis
 }
 
 export interface LsEntry { name: string; path: string; type: string; mode: string; size: number; mtime: string; target?: string }
-export interface LsResult { ref: string; path: string; entries: LsEntry[] }
+export interface LsResult { ref: string; path: string; entries: LsEntry[]; transfer: Transfer }
 
 const normalizePath = (p: string | undefined) => (p ?? '').split('/').filter((s) => s && s !== '.').join('/');
 
@@ -60,7 +62,7 @@ export function ls(opts: { ref: string; path?: string; recursive?: boolean }, de
   });
 }
 
-export interface CatResult { ref: string; path: string; size: number; content: Buffer }
+export interface CatResult { ref: string; path: string; size: number; content: Buffer; transfer: Transfer }
 
 export function cat(opts: { spec: string }, deps: Deps): Promise<CatResult> {
   return withWorkspace(deps, async (ws, store) => {
@@ -81,7 +83,7 @@ export function cat(opts: { spec: string }, deps: Deps): Promise<CatResult> {
   });
 }
 
-export interface DiffResult { from: string; to: string; changes: Change[] }
+export interface DiffResult { from: string; to: string; changes: Change[]; transfer: Transfer }
 
 async function snapshotOf(store: Store, ref: string, tree: string): Promise<{ name: string; flat: Flat }> {
   const record = await resolveVersion(store, ref, tree);
@@ -112,7 +114,17 @@ export function diff(opts: { from: string; to?: string }, deps: Deps): Promise<D
   });
 }
 
-export interface StatusResult { tree: string; head: string | null; latest: number; clean: boolean; changes: Change[] }
+export interface StatusResult {
+  tree: string;
+  head: string | null;
+  /** The remote's latest version, or null when it cannot be reached. */
+  latest: number | null;
+  clean: boolean;
+  changes: Change[];
+  /** A commit saved locally whose version is not issued yet (`elton push` sends it). */
+  pending: { root: string; parent: number | null; message: string; time: string } | null;
+  transfer: Transfer;
+}
 
 export function status(deps: Deps): Promise<StatusResult> {
   return withWorkspace(deps, async (ws, store) => {
@@ -121,7 +133,21 @@ export function status(deps: Deps): Promise<StatusResult> {
     // After a partial checkout, only the checked-out paths are compared.
     let base: Flat = new Map();
     if (head) base = (await loadSnapshot(store, (await store.readVersion(head.tree, head.version)).root, ROOT_META, head.paths)).flat;
+    const pending = await ws.readPending();
+    // Compared with the unsent commit if there is one: that is what the working tree was last committed as.
+    const pendingRoot = pending?.time && pending.parent === (head?.version ?? null) ? pending.root : undefined;
+    if (pendingRoot) base = (await loadSnapshot(store, pendingRoot, ROOT_META)).flat;
     const changes = diffSnapshots(base, await workingSnapshot(ws, store, deps, head?.paths));
-    return { tree, head: head ? formatRef(head.tree, head.version) : null, latest: await store.latestVersion(tree), clean: changes.length === 0, changes };
+    let latest: number | null;
+    try {
+      latest = await store.latestVersion(tree);
+    } catch (err) {
+      if (!(err instanceof EltonError) || err.code !== 'E_UNREACHABLE') throw err;
+      latest = null;
+    }
+    return {
+      tree, head: head ? formatRef(head.tree, head.version) : null, latest, clean: changes.length === 0, changes,
+      pending: pendingRoot ? { root: pending!.root, parent: pending!.parent, message: pending!.message, time: pending!.time } : null,
+    };
   });
 }

@@ -6,10 +6,11 @@ import { exists } from '../errors.js';
 import { checkTreeName, treeNameFromDir } from '../ref.js';
 import { createStore, normalizeRemote } from '../store/open.js';
 import { Workspace, WORKSPACE_FORMAT } from '../workspace/workspace.js';
-import type { Deps } from './context.js';
+import type { Store, Transfer } from '../store/store.js';
+import { storeOptions, transferOf, type Deps } from './context.js';
 
 export interface InitOptions { dir?: string; tree?: string; remote?: string }
-export interface InitResult { root: string; tree: string; remote: string | null; store: string }
+export interface InitResult { root: string; tree: string; remote: string | null; store: string; transfer: Transfer }
 
 export async function init(opts: InitOptions, deps: Deps): Promise<InitResult> {
   const root = resolve(deps.cwd, opts.dir ?? '.');
@@ -18,9 +19,16 @@ export async function init(opts: InitOptions, deps: Deps): Promise<InitResult> {
   }
   const tree = opts.tree ? checkTreeName(opts.tree) : treeNameFromDir(basename(root));
   const remote = opts.remote ? normalizeRemote(opts.remote, deps.cwd) : null;
-  await fsp.mkdir(root, { recursive: true });
+  const created = await fsp.mkdir(root, { recursive: true });
   const ws = await Workspace.create(root, { format: WORKSPACE_FORMAT, tree, remote });
-  const store = await createStore(ws.remoteUrl);
+  let store: Store;
+  try {
+    // For a master, this fetches its store config: an unreachable master or a bad token fails init here.
+    store = await createStore(ws.remoteUrl, storeOptions(ws));
+  } catch (err) {
+    await fsp.rm(created ?? ws.meta, { recursive: true, force: true });
+    throw err;
+  }
   await store.close();
-  return { root, tree, remote, store: ws.remoteUrl };
+  return { root, tree, remote, store: ws.remoteUrl, transfer: transferOf(store) };
 }

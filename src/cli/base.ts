@@ -9,12 +9,14 @@ import type { Deps } from '../app/context.js';
 if (process.env.NO_COLOR) chalk.level = 0;
 
 export const EXIT_CODE_HELP = `EXIT CODES (docs/errors.md)
-  0  ok                       6  locked by another elton process
-  1  internal error           7  verification failed (corrupt data)
-  2  usage or bad ref         8  I/O error
-  3  not a workspace          9  unsupported format
-  4  not found                10 already exists
-  5  conflict (stale parent or uncommitted changes)`;
+  0  ok                       7  verification failed (corrupt data)
+  1  internal error           8  I/O error
+  2  usage or bad ref         9  unsupported format
+  3  not a workspace          10 already exists
+  4  not found                11 remote unreachable
+  5  conflict (stale parent   12 auth (token, scope, TLS trust)
+     or uncommitted changes)  13 remote error
+  6  locked by another elton process`;
 
 type Spinner = { text: string; isSpinning: boolean; stop(): void; start(): Spinner };
 
@@ -61,10 +63,13 @@ export abstract class EltonCommand extends Command {
   }
 
   private onEvent(e: EltonEvent): void {
-    if (e.type === 'warning') {
-      this.spinner?.stop();
-      process.stderr.write(`${chalk.yellow('warning:')} ${e.message}\n`);
-    }
+    if (e.type === 'warning') this.warning(e.message);
+  }
+
+  /** A warning on stderr (never fatal, and never mixed into --json output on stdout). */
+  protected warning(message: string): void {
+    this.spinner?.stop();
+    process.stderr.write(`${chalk.yellow('warning:')} ${message}\n`);
   }
 
   protected async finally(err: Error | undefined): Promise<void> {

@@ -16,15 +16,52 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { createFileExclusive, fsyncDir, writeFileAtomic } from '../lib/atomic.js';
 import { isAlive } from '../lib/lock.js';
-import { corrupt, formatError, ioError, isErrno, notFound } from '../errors.js';
+import { corrupt, formatError, ioError, isErrno, notFound, staleParent } from '../errors.js';
 import { decodeObject, encodeRecord, Kind } from '../object.js';
 import { decodeVersion, encodeVersion, type VersionRecord } from '../version.js';
 import { isTreeName } from '../ref.js';
 import { validateChunkerParams } from '../chunker.js';
-import { PackFileWriter, decodeIndex, encodeIndex } from './pack.js';
-import { STORE_FORMAT, type ObjectWriter, type Store, type StoreConfig } from './store.js';
+import { PackFileWriter, decodeIndex, encodeIndex, type PackEntry } from './pack.js';
+import { noTransfer, STORE_FORMAT, type ObjectWriter, type Store, type StoreConfig, type VersionDraft } from './store.js';
 
-interface Location { pack: string; offset: number; length: number }
+export interface Location { pack: string; offset: number; length: number }
+
+/**
+ * Where each object lives. The default reads every pack index into memory on first use; the
+ * master keeps it in its transactional metadata store instead, so it starts in constant time.
+ */
+export interface ObjectIndex {
+  get(id: string): Location | undefined;
+  /** Records a pack that has just been published (its .idx is durable). */
+  add(pack: string, entries: PackEntry[]): void | Promise<void>;
+  /** Every id, where that is cheap. */
+  ids?(): string[];
+}
+
+/** The default index: every .idx file of the store, read into a Map. */
+class MemoryIndex implements ObjectIndex {
+  private constructor(private readonly map: Map<string, Location>) {}
+
+  static async load(root: string): Promise<MemoryIndex> {
+    const map = new Map<string, Location>();
+    const names = (await fsp.readdir(join(root, 'packs'))).filter((n) => n.endsWith('.idx')).sort();
+    await Promise.all(names.map(async (name) => {
+      const pack = name.slice(0, -4);
+      for (const e of decodeIndex(await fsp.readFile(join(root, 'packs', name)), name)) {
+        if (!map.has(e.id)) map.set(e.id, { pack, offset: e.offset, length: e.length });
+      }
+    }));
+    return new MemoryIndex(map);
+  }
+
+  get(id: string): Location | undefined { return this.map.get(id); }
+
+  add(pack: string, entries: PackEntry[]): void {
+    for (const e of entries) if (!this.map.has(e.id)) this.map.set(e.id, { pack, offset: e.offset, length: e.length });
+  }
+
+  ids(): string[] { return [...this.map.keys()]; }
+}
 
 const PACK_TARGET = 32 * 1024 * 1024;
 /** Reads of neighbouring objects closer than this are merged into one. */
@@ -48,22 +85,23 @@ export function decodeStoreConfig(data: Buffer, where: string): StoreConfig {
 }
 
 export class FileStore implements Store {
-  private index?: Map<string, Location>;
+  private loading?: Promise<ObjectIndex>;
   private readonly fds = new Map<string, fsp.FileHandle>();
+  readonly transfer = noTransfer();
 
-  private constructor(readonly root: string, readonly config: StoreConfig) {}
+  private constructor(readonly root: string, readonly config: StoreConfig, private index?: ObjectIndex) {}
 
   get url(): string { return pathToFileURL(this.root).href; }
 
-  static async create(root: string, config: StoreConfig): Promise<FileStore> {
+  static async create(root: string, config: StoreConfig, index?: ObjectIndex): Promise<FileStore> {
     for (const dir of ['packs', 'versions', 'tmp']) await fsp.mkdir(join(root, dir), { recursive: true });
     if (!(await createFileExclusive(join(root, 'config'), encodeStoreConfig(config)))) {
-      return FileStore.open(root);
+      return FileStore.open(root, index);
     }
-    return new FileStore(root, config);
+    return new FileStore(root, config, index);
   }
 
-  static async open(root: string): Promise<FileStore> {
+  static async open(root: string, index?: ObjectIndex): Promise<FileStore> {
     let data: Buffer;
     try {
       data = await fsp.readFile(join(root, 'config'));
@@ -71,43 +109,39 @@ export class FileStore implements Store {
       if (isErrno(err, 'ENOENT', 'ENOTDIR')) throw notFound(`store at ${root}`, 'check the remote URL, or create the store with `elton init --remote URL`');
       throw ioError(`cannot read store config at ${root}`, err);
     }
-    return new FileStore(root, decodeStoreConfig(data, root));
+    return new FileStore(root, decodeStoreConfig(data, root), index);
   }
 
   static pathFromUrl(url: string): string {
     return fileURLToPath(url);
   }
 
-  private async loadIndex(): Promise<Map<string, Location>> {
+  private async loadIndex(): Promise<ObjectIndex> {
     if (this.index) return this.index;
-    const index = new Map<string, Location>();
-    const names = (await fsp.readdir(join(this.root, 'packs'))).filter((n) => n.endsWith('.idx')).sort();
-    await Promise.all(names.map(async (name) => {
-      const pack = name.slice(0, -4);
-      for (const e of decodeIndex(await fsp.readFile(join(this.root, 'packs', name)), name)) {
-        if (!index.has(e.id)) index.set(e.id, { pack, offset: e.offset, length: e.length });
-      }
-    }));
-    this.index = index;
-    return index;
+    this.loading ??= MemoryIndex.load(this.root);
+    this.index = await this.loading;
+    return this.index;
   }
 
   async missing(ids: Iterable<string>): Promise<Set<string>> {
     const index = await this.loadIndex();
     const out = new Set<string>();
-    for (const id of ids) if (!index.has(id)) out.add(id);
+    for (const id of ids) if (!index.get(id)) out.add(id);
     return out;
   }
 
   async knownIds(): Promise<string[]> {
-    return [...(await this.loadIndex()).keys()];
+    return (await this.loadIndex()).ids?.() ?? [];
+  }
+
+  /** Where an object is, for servers that stream it on without decoding. */
+  async locate(id: string): Promise<Location | undefined> {
+    return (await this.loadIndex()).get(id);
   }
 
   writer(): ObjectWriter {
-    return new FileStoreWriter(this, (pack, entries) => {
-      if (!this.index) return;
-      for (const e of entries) if (!this.index.has(e.id)) this.index.set(e.id, { pack, offset: e.offset, length: e.length });
-    });
+    // A pack published before the index was ever loaded is found by the index when it loads.
+    return new FileStoreWriter(this, async (pack, entries) => { if (this.index || this.loading) await (await this.loadIndex()).add(pack, entries); });
   }
 
   private async packHandle(pack: string): Promise<fsp.FileHandle> {
@@ -184,6 +218,16 @@ export class FileStore implements Store {
     return decodeVersion(data, tree, version);
   }
 
+  /** Latest + 1, created exclusively; losing a creation race to another writer is the stale-parent case. */
+  async issueVersion(draft: VersionDraft, force: boolean): Promise<VersionRecord> {
+    for (;;) {
+      const latest = await this.latestVersion(draft.tree);
+      if (latest !== (draft.parent ?? 0) && !force) throw staleParent(draft.tree, latest, draft.parent);
+      const record = { ...draft, version: latest + 1 };
+      if (await this.createVersion(record)) return record;
+    }
+  }
+
   async createVersion(record: VersionRecord): Promise<boolean> {
     const dir = join(this.root, 'versions', record.tree);
     let st: Stats | undefined;
@@ -233,7 +277,7 @@ class FileStoreWriter implements ObjectWriter {
   private current?: PackFileWriter;
   private opening?: Promise<PackFileWriter>;
 
-  constructor(private readonly store: FileStore, private readonly onPublished: (pack: string, entries: PackFileWriter['entries']) => void) {}
+  constructor(private readonly store: FileStore, private readonly onPublished: (pack: string, entries: PackEntry[]) => Promise<void>) {}
 
   async add(id: string, data: Buffer): Promise<void> {
     if (!this.current) {
@@ -251,7 +295,7 @@ class FileStoreWriter implements ObjectWriter {
     this.current = undefined;
     const id = await pack.finish();
     await this.store.publishPack(pack.path, id, pack.entries);
-    this.onPublished(id, pack.entries);
+    await this.onPublished(id, pack.entries);
   }
 
   async finish(): Promise<void> {

@@ -3,10 +3,21 @@
 import { resolve, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { statSync } from 'node:fs';
-import { usage } from '../errors.js';
+import { EltonError, usage } from '../errors.js';
 import { DEFAULT_CHUNKER } from '../chunker.js';
+import { HttpStore } from '../remote/http-store.js';
+import { CachedStore } from './cached-store.js';
 import { FileStore } from './file-store.js';
 import { STORE_FORMAT, type Store, type StoreConfig } from './store.js';
+
+export interface OpenOptions {
+  /** Where a remote store keeps what it fetched and what it stages for a push (required for http remotes). */
+  cacheDir?: string;
+  /** Bearer token from the workspace config; ELTON_TOKEN wins. */
+  token?: string;
+}
+
+export const isHttpUrl = (url: string) => /^https?:\/\//i.test(url);
 
 export function defaultStoreConfig(): StoreConfig {
   return {
@@ -24,8 +35,15 @@ export function defaultStoreConfig(): StoreConfig {
  */
 export function normalizeRemote(text: string, cwd = process.cwd()): string {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+    if (isHttpUrl(text)) {
+      let url: URL;
+      try { url = new URL(text); } catch { throw usage(`bad remote URL "${text}"`, 'write http(s)://HOST:PORT'); }
+      if (url.username || url.password) throw usage('a remote URL must not carry credentials', 'put the token in ELTON_TOKEN or "token" in .elton/config.json');
+      if (url.pathname !== '/' || url.search || url.hash) throw usage(`a master URL is http(s)://HOST:PORT, without a path: "${text}"`, `use ${url.origin}`);
+      return url.origin;
+    }
     if (!text.startsWith('file://')) {
-      throw usage(`unsupported remote "${text}"`, 'this version of elton supports file:///PATH remotes and workspace paths');
+      throw usage(`unsupported remote "${text}"`, 'a remote is file:///PATH, http(s)://HOST:PORT (an elton master), or a workspace path');
     }
     return text;
   }
@@ -36,10 +54,33 @@ export function normalizeRemote(text: string, cwd = process.cwd()): string {
   return pathToFileURL(abs).href;
 }
 
-export async function openStore(url: string): Promise<Store & { knownIds?: () => Promise<string[]> }> {
+/** An http(s) remote is a master fronted by a local cache, which is created with the master's config on first use. */
+async function openRemote(url: string, opts: OpenOptions): Promise<Store> {
+  if (!opts.cacheDir) throw new Error('internal: an http remote needs a cache directory');
+  const client = { token: process.env.ELTON_TOKEN || opts.token, caFile: process.env.ELTON_CA_FILE || undefined };
+  let local: FileStore | undefined;
+  try {
+    local = await FileStore.open(opts.cacheDir);
+  } catch (err) {
+    if (!(err instanceof EltonError) || err.code !== 'E_NOT_FOUND') throw err;
+  }
+  // With the cache in place, nothing is asked of the master until it is needed: an offline commit works.
+  if (local) return new CachedStore(local, HttpStore.withConfig(url, client, local.config));
+  const remote = await HttpStore.connect(url, client);
+  try {
+    return new CachedStore(await FileStore.create(opts.cacheDir, remote.config), remote);
+  } catch (err) {
+    await remote.close();
+    throw err;
+  }
+}
+
+export async function openStore(url: string, opts: OpenOptions = {}): Promise<Store> {
+  if (isHttpUrl(url)) return openRemote(url, opts);
   return FileStore.open(FileStore.pathFromUrl(url));
 }
 
-export async function createStore(url: string, config = defaultStoreConfig()): Promise<Store> {
+export async function createStore(url: string, opts: OpenOptions = {}, config = defaultStoreConfig()): Promise<Store> {
+  if (isHttpUrl(url)) return openRemote(url, opts);
   return FileStore.create(FileStore.pathFromUrl(url), config);
 }

@@ -2,6 +2,7 @@
 
 import type { ChunkerParams } from '../chunker.js';
 import type { Compression } from '../object.js';
+import type { Reporter } from '../events.js';
 import type { VersionRecord } from '../version.js';
 
 export const STORE_FORMAT = 1;
@@ -15,6 +16,12 @@ export interface StoreConfig {
   created: string;
 }
 
+/** A version record before the store has given it a number. */
+export type VersionDraft = Omit<VersionRecord, 'version'>;
+
+/** What a command moved over the network: the `transfer` field of every command's --json. */
+export interface Transfer { requests: number; bytesUp: number; bytesDown: number }
+
 /** Receives new objects; nothing written is visible to readers of versions until `finish` resolves. */
 export interface ObjectWriter {
   add(id: string, data: Buffer): Promise<void>;
@@ -25,12 +32,15 @@ export interface ObjectWriter {
 
 /**
  * A store. Guarantees: objects are immutable and durable once a writer's `finish` resolves;
- * `createVersion` is atomic and exclusive (exactly one of several racing creators of the same
- * tree@v wins); a created version is visible to every later reader.
+ * `issueVersion` is atomic (of several racing issuers of the same tree, each gets a distinct
+ * number, latest + 1 at the moment it is issued); a version is visible to every later reader,
+ * and only once every object it reaches is stored.
  */
 export interface Store {
   readonly url: string;
   readonly config: StoreConfig;
+  /** Network use so far (zero for local stores). */
+  readonly transfer: Transfer;
   /** Returns the ids, among `ids`, that the store does not hold. */
   missing(ids: Iterable<string>): Promise<Set<string>>;
   writer(): ObjectWriter;
@@ -38,12 +48,25 @@ export interface Store {
   knownIds?(): Promise<string[]>;
   /** Reads encoded objects (header + payload); calls `onObject` once per id, in any order. Throws not-found for absent ids. */
   readObjects(ids: Iterable<string>, onObject: (id: string, data: Buffer) => void | Promise<void>): Promise<void>;
+  /**
+   * Hints that these objects will be read soon, so that a remote-backed store can fetch them
+   * all in a constant number of requests instead of one per later read. `sizes` (plain bytes
+   * per id) helps it split the work into parallel streams.
+   */
+  prefetch?(ids: Iterable<string>, sizes?: Map<string, number>, reporter?: Reporter): Promise<void>;
+  /** The same for the tree objects under `root` along the selected paths. */
+  prefetchTrees?(root: string, prefixes?: string[]): Promise<void>;
   listTrees(): Promise<string[]>;
   listVersions(tree: string): Promise<number[]>;
   /** 0 when the tree has no version yet. */
   latestVersion(tree: string): Promise<number>;
   readVersion(tree: string, version: number): Promise<VersionRecord>;
-  /** Returns false when tree@version already exists. */
-  createVersion(record: VersionRecord): Promise<boolean>;
+  /**
+   * Issues tree@(latest + 1) for `draft`. A draft whose parent is no longer the latest version
+   * is refused with E_CONFLICT unless `force`, which records it with its true parent.
+   */
+  issueVersion(draft: VersionDraft, force: boolean, reporter?: Reporter): Promise<VersionRecord>;
   close(): Promise<void>;
 }
+
+export const noTransfer = (): Transfer => ({ requests: 0, bytesUp: 0, bytesDown: 0 });

@@ -6,6 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { writeFileAtomic } from '../lib/atomic.js';
 import { acquireLock, type Lock } from '../lib/lock.js';
 import { formatError, ioError, isErrno, notWorkspace } from '../errors.js';
+import type { VersionDraft } from '../store/store.js';
 
 export const META_DIR = '.elton';
 export const WORKSPACE_FORMAT = 1;
@@ -15,9 +16,16 @@ export interface WorkspaceConfig {
   tree: string;
   /** null: the embedded store in .elton/store. */
   remote: string | null;
+  /** Bearer token for an http(s) remote; ELTON_TOKEN overrides it. Never printed. */
+  token?: string;
 }
 
-export interface PendingCommit { tree: string; root: string; parent: number | null; host: string }
+/**
+ * A commit whose objects are stored locally but whose version is not issued yet: written before
+ * the store is asked, removed once HEAD names the issued version. Kept while the remote cannot be
+ * reached, for `elton push`.
+ */
+export interface PendingCommit extends VersionDraft { force: boolean }
 
 export interface Head { tree: string; version: number; /** Set after a checkout of some paths only. */ paths?: string[] }
 
@@ -26,6 +34,8 @@ export class Workspace {
 
   get meta(): string { return join(this.root, META_DIR); }
   get embeddedStorePath(): string { return join(this.meta, 'store'); }
+  /** Where objects and version records fetched from an http(s) remote are kept, and where commits are staged before a push. */
+  get cachePath(): string { return join(this.meta, 'cache'); }
   get remoteUrl(): string { return this.config.remote ?? pathToFileURL(this.embeddedStorePath).href; }
   get statCachePath(): string { return join(this.meta, 'stat-cache'); }
   get stagingDir(): string { return join(this.meta, 'staging'); }

@@ -120,6 +120,7 @@ describe('e2e: errors', function () {
 
     it('an unsupported remote scheme is a usage error', function () {
       expectError(tempDir(), ['clone', 's3://bucket/store', 'x@1', 'dst'], 'E_USAGE', 2);
+      expectJsonError(tempDir(), ['init', '--remote', 'ftp://example.com/store'], 'E_USAGE', 2);
       expectJsonError(tempDir(), ['init', '--remote', 'https://example.com/store'], 'E_USAGE', 2);
     });
 

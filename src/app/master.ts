@@ -1,0 +1,54 @@
+// Use-case: run a master on a data directory, with tokens and TLS read from files.
+
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { ioError, usage } from '../errors.js';
+import { startMaster, type Master, type RequestLog } from '../master/server.js';
+import { TokenTable } from '../master/tokens.js';
+import { DEFAULT_PORT } from '../remote/wire.js';
+import type { Deps } from './context.js';
+
+export interface MasterOptions {
+  data: string;
+  listen?: string;
+  tokenFile?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  onRequest?: (log: RequestLog) => void;
+}
+
+export interface MasterInfo { url: string; data: string; auth: 'tokens' | 'open'; tokens: number; tls: boolean }
+
+/** Parses HOST:PORT, [IPv6]:PORT or :PORT (all interfaces); no --listen means loopback on the default port. */
+export function parseListen(text: string | undefined): { host: string; port: number } {
+  if (text === undefined) return { host: '127.0.0.1', port: DEFAULT_PORT };
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw usage(`bad --listen "${text}"`, 'write HOST:PORT, for example 127.0.0.1:3586, 0.0.0.0:3586 or [::1]:3586; port 0 picks a free one');
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+function readFile(path: string, what: string): Buffer {
+  try { return readFileSync(path); } catch (err) { throw ioError(`cannot read the ${what} ${path}`, err); }
+}
+
+export async function runMaster(opts: MasterOptions, deps: Deps): Promise<{ master: Master; info: MasterInfo }> {
+  const { host, port } = parseListen(opts.listen);
+  if (!!opts.tlsCert !== !!opts.tlsKey) throw usage('TLS needs both --tls-cert and --tls-key');
+  const tokens = opts.tokenFile ? TokenTable.load(resolve(deps.cwd, opts.tokenFile)) : undefined;
+  const tls = opts.tlsCert ? { cert: readFile(resolve(deps.cwd, opts.tlsCert), 'TLS certificate'), key: readFile(resolve(deps.cwd, opts.tlsKey!), 'TLS key') } : undefined;
+  const data = resolve(deps.cwd, opts.data);
+  let master: Master;
+  try {
+    master = await startMaster({ dataDir: data, host, port, tokens, tls, onRequest: opts.onRequest });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw usage(`${host}:${port} is already in use`, 'stop the other server, or pick another port with --listen');
+    if (code === 'EACCES' || code === 'EADDRNOTAVAIL') throw usage(`cannot listen on ${host}:${port} (${code})`, 'pick another address or a port above 1023');
+    throw err;
+  }
+  if (!tokens && !['127.0.0.1', '::1', 'localhost'].includes(host)) {
+    deps.reporter?.({ type: 'warning', code: 'W_OPEN', message: `listening on ${host} without --token-file: anyone who can reach it can read and write` });
+  }
+  return { master, info: { url: master.url, data, auth: tokens ? 'tokens' : 'open', tokens: tokens?.size ?? 0, tls: !!tls } };
+}

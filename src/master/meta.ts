@@ -1,0 +1,145 @@
+// The master's metadata in LMDB: version records and latest numbers, the object index, and which trees are known complete.
+//
+// Everything that must change together changes in one LMDB transaction: a version record, its
+// tree's latest number and the trees proven complete by the issuing check. LMDB serializes writers,
+// so concurrent commits to one tree get distinct, consecutive numbers.
+
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { decodeIndex, type PackEntry } from '../store/pack.js';
+import type { Location, ObjectIndex } from '../store/file-store.js';
+import { staleParent, usage } from '../errors.js';
+import { decodeVersion, encodeVersion, type VersionRecord } from '../version.js';
+import type { VersionDraft } from '../store/store.js';
+
+const LOCATION_SIZE = 32 + 8 + 4;
+
+export class MasterMeta implements ObjectIndex {
+  private constructor(
+    private readonly root: RootDatabase,
+    private readonly objects: Database<Buffer, Buffer>,
+    private readonly packs: Database<boolean, string>,
+    private readonly versions: Database<Buffer, [string, number]>,
+    private readonly latest: Database<number, string>,
+    private readonly complete: Database<boolean, Buffer>,
+  ) {}
+
+  static open(dir: string): MasterMeta {
+    const root = open({ path: dir, maxDbs: 8 });
+    return new MasterMeta(
+      root,
+      root.openDB<Buffer, Buffer>({ name: 'objects', keyEncoding: 'binary', encoding: 'binary' }),
+      root.openDB<boolean, string>({ name: 'packs' }),
+      root.openDB<Buffer, [string, number]>({ name: 'versions', encoding: 'binary' }),
+      root.openDB<number, string>({ name: 'latest' }),
+      root.openDB<boolean, Buffer>({ name: 'complete', keyEncoding: 'binary' }),
+    );
+  }
+
+  // ---- the object index
+
+  get(id: string): Location | undefined {
+    const v = this.objects.get(Buffer.from(id, 'hex'));
+    if (!v) return undefined;
+    return { pack: v.toString('hex', 0, 32), offset: Number(v.readBigUInt64BE(32)), length: v.readUInt32BE(40) };
+  }
+
+  has(id: string): boolean {
+    return this.objects.doesExist(Buffer.from(id, 'hex'));
+  }
+
+  /** Indexes a published pack in one transaction; the pack's marker says it needs no re-indexing at start. */
+  async add(pack: string, entries: PackEntry[]): Promise<void> {
+    const packId = Buffer.from(pack, 'hex');
+    this.root.transactionSync(() => {
+      for (const e of entries) {
+        const key = Buffer.from(e.id, 'hex');
+        if (this.objects.doesExist(key)) continue;
+        const v = Buffer.allocUnsafe(LOCATION_SIZE);
+        packId.copy(v, 0);
+        v.writeBigUInt64BE(BigInt(e.offset), 32);
+        v.writeUInt32BE(e.length, 40);
+        this.objects.putSync(key, v);
+      }
+      this.packs.putSync(pack, true);
+    });
+    await this.root.flushed;
+  }
+
+  /**
+   * Indexes packs whose .idx is on disk but whose entries never reached LMDB (the master was
+   * killed between the two). Returns how many packs it indexed.
+   */
+  async reindex(storeRoot: string): Promise<number> {
+    let n = 0;
+    for (const name of await fsp.readdir(join(storeRoot, 'packs'))) {
+      if (!name.endsWith('.idx')) continue;
+      const pack = name.slice(0, -4);
+      if (this.packs.get(pack)) continue;
+      await this.add(pack, decodeIndex(await fsp.readFile(join(storeRoot, 'packs', name)), name));
+      n++;
+    }
+    return n;
+  }
+
+  // ---- trees proven complete (every object beneath them is held)
+
+  isComplete(treeId: string): boolean {
+    return this.complete.doesExist(Buffer.from(treeId, 'hex'));
+  }
+
+  // ---- versions
+
+  listTrees(): string[] {
+    return [...this.latest.getKeys()] as string[];
+  }
+
+  latestVersion(tree: string): number {
+    return this.latest.get(tree) ?? 0;
+  }
+
+  readVersionBytes(tree: string, version: number): Buffer | undefined {
+    return this.versions.get([tree, version]);
+  }
+
+  readVersion(tree: string, version: number): VersionRecord | undefined {
+    const bytes = this.readVersionBytes(tree, version);
+    return bytes ? decodeVersion(bytes, tree, version) : undefined;
+  }
+
+  /** Every record of a tree, oldest first. */
+  listVersionBytes(tree: string): Array<{ version: number; bytes: Buffer }> {
+    const out: Array<{ version: number; bytes: Buffer }> = [];
+    for (const { key, value } of this.versions.getRange({ start: [tree, 0], end: [tree, Number.MAX_SAFE_INTEGER] })) {
+      out.push({ version: key[1], bytes: value });
+    }
+    return out;
+  }
+
+  /**
+   * Issues tree@(latest + 1) in one transaction, and records `completeTrees` (checked by the
+   * caller before the transaction: objects are never removed, so the check stays true).
+   */
+  async issue(draft: VersionDraft, force: boolean, completeTrees: Iterable<string>): Promise<{ record: VersionRecord; bytes: Buffer }> {
+    const result = this.root.transactionSync(() => {
+      const latest = this.latest.get(draft.tree) ?? 0;
+      if (draft.parent !== null && (draft.parent < 1 || draft.parent > latest)) {
+        throw usage(`parent @${draft.parent} of ${draft.tree} does not exist (latest is @${latest})`, 'commit from a workspace checked out from this master');
+      }
+      if (latest !== (draft.parent ?? 0) && !force) throw staleParent(draft.tree, latest, draft.parent);
+      const record: VersionRecord = { ...draft, version: latest + 1 };
+      const bytes = encodeVersion(record);
+      this.versions.putSync([draft.tree, record.version], bytes);
+      this.latest.putSync(draft.tree, record.version);
+      for (const t of completeTrees) this.complete.putSync(Buffer.from(t, 'hex'), true);
+      return { record, bytes };
+    });
+    await this.root.flushed;
+    return result;
+  }
+
+  async close(): Promise<void> {
+    await this.root.close();
+  }
+}

@@ -1,0 +1,380 @@
+// The master's HTTP server: the protocol of docs/master.md over a file store (objects) and LMDB (metadata).
+//
+// Every handler costs one request whatever the number of objects: id lists travel packed, objects
+// travel as streamed tar packs in both directions, and a version is issued in one transaction
+// after the master has checked that every object it reaches is held. Nothing a client sends
+// becomes visible before it is verified against its id.
+
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import type { Socket } from 'node:net';
+import { EltonError, EXIT, notFound, usage } from '../errors.js';
+import { decodeObject, decodeObjectAsync, Kind } from '../object.js';
+import { isTreeName } from '../ref.js';
+import { isId } from '../lib/hash.js';
+import { decodeTree } from '../tree.js';
+import { pathSelected } from '../snapshot.js';
+import { FileStore, encodeStoreConfig } from '../store/file-store.js';
+import { defaultStoreConfig } from '../store/open.js';
+import type { VersionDraft } from '../store/store.js';
+import { API, decodeIds, encodeIds, MAX_OBJECT_BYTES, readPack, tarEntry, TAR_END, writeAll, PackFormatError } from '../remote/wire.js';
+import { VERSION_HEADER } from '../remote/http-store.js';
+import { MasterMeta } from './meta.js';
+import type { Grant, Scope, TokenTable } from './tokens.js';
+
+export interface RequestLog {
+  time: string;
+  client: string;
+  method: string;
+  path: string;
+  status: number;
+  ms: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** The token's name, or "-" when auth is off or no valid token was given. */
+  who: string;
+}
+
+export interface MasterOptions {
+  dataDir: string;
+  host: string;
+  port: number;
+  /** undefined: no auth (only sensible on loopback or a trusted network). */
+  tokens?: TokenTable;
+  tls?: { cert: Buffer; key: Buffer };
+  onRequest?: (log: RequestLog) => void;
+}
+
+export interface Master {
+  url: string;
+  close(): Promise<void>;
+}
+
+const JSON_LIMIT = 1024 * 1024;
+const ID_LIST_LIMIT = 64 * 1024 * 1024;
+const SERVER_VERSION = 1;
+
+const STATUS: Record<string, number> = {
+  E_USAGE: 400, E_BAD_REF: 400, E_AUTH: 401, E_FORBIDDEN: 403, E_NOT_FOUND: 404, E_CONFLICT: 409,
+  E_TOO_LARGE: 413, E_CORRUPT: 422, E_INCOMPLETE: 422,
+};
+
+const tooLarge = (what: string) => new EltonError('E_TOO_LARGE', `${what} is over the master's limit`, EXIT.usage, 'send smaller requests');
+const refused = (message: string, id?: string) => new EltonError('E_CORRUPT', `refused: ${message}`, EXIT.corrupt, 'the data sent does not match its id; it was not stored', id ? { object: id } : undefined);
+
+/** Reads a request body up to `limit` bytes. */
+async function body(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) throw tooLarge(`a ${declared}-byte body`);
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const part of req) {
+    n += (part as Buffer).length;
+    if (n > limit) throw tooLarge(`a body over ${limit} bytes`);
+    parts.push(part as Buffer);
+  }
+  return Buffer.concat(parts);
+}
+
+async function jsonBody<T>(req: IncomingMessage): Promise<T> {
+  try {
+    return JSON.parse((await body(req, JSON_LIMIT)).toString('utf8')) as T;
+  } catch (err) {
+    if (err instanceof EltonError) throw err;
+    throw usage('the request body is not valid JSON');
+  }
+}
+
+function checkDraft(tree: string, value: unknown): VersionDraft {
+  const d = value as Partial<VersionDraft> | null;
+  const bad = (why: string) => usage(`bad version draft: ${why}`);
+  if (!d || typeof d !== 'object') throw bad('not an object');
+  if (d.tree !== tree) throw bad('its tree is not the one in the URL');
+  if (!isId(d.root)) throw bad('root is not an object id');
+  if (d.parent !== null && !(Number.isSafeInteger(d.parent) && d.parent! >= 1)) throw bad('parent is not null or a version');
+  for (const k of ['message', 'author', 'host', 'time'] as const) {
+    if (typeof d[k] !== 'string' || d[k]!.length > 65536) throw bad(`${k} is not a string`);
+  }
+  if (Number.isNaN(Date.parse(d.time!))) throw bad('time is not a date');
+  const git = d.git as VersionDraft['git'] | undefined;
+  if (git !== null && !(git && typeof git.commit === 'string' && /^[0-9a-f]{40,64}$/.test(git.commit) && (git.branch === null || typeof git.branch === 'string'))) throw bad('git is not null or {commit, branch}');
+  return { tree, root: d.root!, parent: d.parent ?? null, message: d.message!, author: d.author!, host: d.host!, time: d.time!, git: git ? { commit: git.commit, branch: git.branch } : null };
+}
+
+export async function startMaster(opts: MasterOptions): Promise<Master> {
+  const storeDir = join(opts.dataDir, 'store');
+  const metaDir = join(opts.dataDir, 'meta');
+  await fsp.mkdir(metaDir, { recursive: true });
+  const meta = MasterMeta.open(metaDir);
+  const store = await FileStore.create(storeDir, defaultStoreConfig(), meta);
+  await meta.reindex(storeDir);
+  await store.removeAbandonedTemps();
+  const configBytes = encodeStoreConfig(store.config);
+  const started = Date.now();
+
+  /** Ids among `ids` that are not held, or whose trees were never checked: what a version check must look at. */
+  async function checkComplete(root: string): Promise<{ missing: string[]; walked: string[] }> {
+    const missing: string[] = [];
+    const walked: string[] = [];
+    let level = meta.isComplete(root) ? [] : [root];
+    while (level.length) {
+      const present = level.filter((id) => meta.has(id));
+      for (const id of level) if (!meta.has(id)) missing.push(id);
+      const next = new Set<string>();
+      await store.readObjects(present, (id, data) => {
+        walked.push(id);
+        for (const e of decodeTree(decodeObject(data, `tree ${id}`, id).plain, id).entries) {
+          if (e.type === 'dir') { if (!meta.isComplete(e.tree)) next.add(e.tree); }
+          else if (e.type === 'file') { for (const c of e.chunks) if (!meta.has(c.id)) missing.push(c.id); }
+        }
+      });
+      level = [...next];
+    }
+    return { missing, walked };
+  }
+
+  async function receivePack(req: IncomingMessage): Promise<{ objects: number; stored: number; bytes: number }> {
+    const writer = store.writer();
+    const seen = new Set<string>();
+    let objects = 0;
+    let stored = 0;
+    let bytes = 0;
+    try {
+      await readPack(req, async (id, data) => {
+        objects++;
+        let kind: number;
+        try {
+          kind = (data.length >= 64 * 1024 ? await decodeObjectAsync(data, `object ${id}`, id) : decodeObject(data, `object ${id}`, id)).kind;
+        } catch (err) {
+          throw refused(`object ${id}: ${err instanceof Error ? err.message : err}`, id);
+        }
+        if (kind !== Kind.chunk && kind !== Kind.tree) throw refused(`object ${id} is not a chunk or a tree`, id);
+        if (seen.has(id) || meta.has(id)) return;
+        seen.add(id);
+        await writer.add(id, data);
+        stored++;
+        bytes += data.length;
+      });
+    } catch (err) {
+      // Whatever was verified before the failure is kept: a re-run of the push sends only the rest.
+      await writer.finish();
+      if (err instanceof PackFormatError) throw /over the/.test(err.message) ? tooLarge(err.message) : usage(`bad pack: ${err.message}`);
+      throw err;
+    }
+    await writer.finish();
+    return { objects, stored, bytes };
+  }
+
+  async function sendObjects(res: ServerResponse, ids: string[]): Promise<void> {
+    const absent = ids.filter((id) => !meta.has(id));
+    if (absent.length) throw notFound(`${absent.length} object(s) on the master`, 'push them from a workspace that has them', { missing: absent.slice(0, 100) });
+    res.writeHead(200, { 'content-type': 'application/x-tar' });
+    await store.readObjects(ids, (id, data) => writeAll(res, tarEntry(id, data)));
+    res.end(TAR_END);
+  }
+
+  async function sendTrees(res: ServerResponse, roots: Array<{ id: string; path: string }>, prefixes: string[] | undefined): Promise<void> {
+    for (const r of roots) {
+      if (!isId(r.id) || typeof r.path !== 'string') throw usage('bad tree root');
+      if (!meta.has(r.id)) throw notFound(`tree ${r.id} on the master`);
+    }
+    res.writeHead(200, { 'content-type': 'application/x-tar' });
+    let level = new Map<string, string[]>();
+    for (const r of roots) level.set(r.id, [...(level.get(r.id) ?? []), r.path]);
+    const sent = new Set<string>();
+    while (level.size) {
+      const next = new Map<string, string[]>();
+      await store.readObjects(level.keys(), async (id, data) => {
+        if (!sent.has(id)) { sent.add(id); await writeAll(res, tarEntry(id, data)); }
+        for (const e of decodeTree(decodeObject(data, `tree ${id}`, id).plain, id).entries) {
+          if (e.type !== 'dir') continue;
+          for (const dir of level.get(id)!) {
+            const path = dir ? `${dir}/${e.name}` : e.name;
+            if (pathSelected(path, prefixes)) next.set(e.tree, [...(next.get(e.tree) ?? []), path]);
+          }
+        }
+      });
+      level = next;
+    }
+    res.end(TAR_END);
+  }
+
+  function sendJson(res: ServerResponse, status: number, value: unknown): void {
+    const data = Buffer.from(JSON.stringify(value));
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': data.length });
+    res.end(data);
+  }
+
+  function sendRecord(res: ServerResponse, status: number, version: number, bytes: Buffer, immutable: boolean): void {
+    res.writeHead(status, {
+      'content-type': 'application/octet-stream', 'content-length': bytes.length, [VERSION_HEADER]: String(version),
+      'cache-control': immutable ? 'public, max-age=31536000, immutable' : 'no-cache',
+    });
+    res.end(bytes);
+  }
+
+  function authorize(req: IncomingMessage, scope: Scope | 'any'): Grant | undefined {
+    if (!opts.tokens) return undefined;
+    const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
+    const grant = m ? opts.tokens.check(m[1]) : undefined;
+    if (!grant) throw new EltonError('E_AUTH', 'a valid bearer token is required', EXIT.auth, 'set ELTON_TOKEN');
+    if (scope !== 'any' && !grant.scopes.has(scope)) throw new EltonError('E_FORBIDDEN', `token "${grant.name}" lacks the ${scope} scope`, EXIT.auth, `use a token with the ${scope} scope`);
+    return grant;
+  }
+
+  async function route(req: IncomingMessage, res: ServerResponse, setWho: (who: string) => void): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://master');
+    const path = url.pathname;
+    const method = req.method ?? 'GET';
+    const need = (scope: Scope | 'any') => { const g = authorize(req, scope); if (g) setWho(g.name); };
+
+    if (method === 'GET' && path === `${API}/health`) {
+      return sendJson(res, 200, { ok: true, server: 'elton-master', protocol: SERVER_VERSION, uptimeSeconds: Math.round((Date.now() - started) / 1000), trees: meta.listTrees().length });
+    }
+    if (!path.startsWith(`${API}/`)) throw notFound(`${method} ${path}`, `the API lives under ${API}/`);
+    let parts: string[];
+    try { parts = path.slice(API.length + 1).split('/').map(decodeURIComponent); } catch { throw usage('bad percent-encoding in the path'); }
+
+    if (method === 'GET' && path === `${API}/config`) {
+      need('any');
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': configBytes.length });
+      return void res.end(configBytes);
+    }
+    if (method === 'POST' && path === `${API}/missing`) {
+      need('any');
+      const ids = decodeIds(await body(req, ID_LIST_LIMIT));
+      const out = encodeIds(ids.filter((id) => !meta.has(id)));
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': out.length });
+      return void res.end(out);
+    }
+    if (method === 'POST' && path === `${API}/packs`) {
+      need('write');
+      return sendJson(res, 200, await receivePack(req));
+    }
+    if (method === 'POST' && path === `${API}/objects`) {
+      need('read');
+      return sendObjects(res, [...new Set(decodeIds(await body(req, ID_LIST_LIMIT)))]);
+    }
+    if (method === 'GET' && parts[0] === 'objects' && parts.length === 2) {
+      need('read');
+      const id: string = parts[1];
+      if (!isId(id)) throw usage(`"${parts[1].slice(0, 80)}" is not an object id`);
+      const etag = `"${id}"`;
+      const headers = { etag, 'cache-control': 'public, max-age=31536000, immutable' };
+      if (req.headers['if-none-match'] === etag && meta.has(id)) {
+        res.writeHead(304, headers);
+        return void res.end();
+      }
+      if (!meta.has(id)) throw notFound(`object ${id}`);
+      let data: Buffer | undefined;
+      await store.readObjects([id], (_, d) => { data = d; });
+      res.writeHead(200, { ...headers, 'content-type': 'application/octet-stream', 'content-length': data!.length });
+      return void res.end(data);
+    }
+    if (method === 'POST' && path === `${API}/trees-closure`) {
+      need('read');
+      const q = await jsonBody<{ roots: Array<{ id: string; path: string }>; prefixes: string[] | null }>(req);
+      if (!Array.isArray(q.roots)) throw usage('roots must be a list');
+      return sendTrees(res, q.roots, Array.isArray(q.prefixes) ? q.prefixes.map(String) : undefined);
+    }
+    if (parts[0] === 'trees') {
+      if (method === 'GET' && parts.length === 1) {
+        need('read');
+        return sendJson(res, 200, { trees: meta.listTrees() });
+      }
+      const tree = parts[1] ?? '';
+      if (!isTreeName(tree)) throw usage(`"${tree.slice(0, 100)}" is not a tree name`);
+      if (parts[2] === 'versions' && parts.length === 3) {
+        if (method === 'GET') {
+          need('read');
+          return sendJson(res, 200, { tree, versions: meta.listVersionBytes(tree).map((v) => ({ version: v.version, record: v.bytes.toString('base64') })) });
+        }
+        if (method === 'POST') {
+          need('write');
+          const q = await jsonBody<{ draft: unknown; force?: unknown }>(req);
+          const draft = checkDraft(tree, q.draft);
+          const { missing, walked } = await checkComplete(draft.root);
+          if (missing.length) {
+            throw new EltonError('E_INCOMPLETE', `the master lacks ${missing.length} object(s) of this version`, EXIT.remote,
+              'run `elton push` again: it sends what is missing', { missing: missing.slice(0, 100) });
+          }
+          const { record, bytes } = await meta.issue(draft, q.force === true, walked);
+          return sendRecord(res, 201, record.version, bytes, true);
+        }
+      }
+      if (method === 'GET' && parts[2] === 'versions' && parts.length === 4) {
+        need('read');
+        const latest = parts[3] === 'latest';
+        const v = latest ? meta.latestVersion(tree) : /^[1-9][0-9]{0,14}$/.test(parts[3]) ? Number(parts[3]) : NaN;
+        if (Number.isNaN(v)) throw usage(`"${parts[3].slice(0, 20)}" is not a version`);
+        const bytes = v ? meta.readVersionBytes(tree, v) : undefined;
+        if (!bytes) throw notFound(latest ? `tree "${tree}"` : `version ${tree}@${v}`);
+        return sendRecord(res, 200, v, bytes, !latest);
+      }
+    }
+    throw notFound(`${method} ${path}`, 'see docs/master.md for the API');
+  }
+
+  // Byte counts per request are socket counter deltas since the previous request on that socket
+  // ended: a small request is read whole before its handler runs.
+  const counted = new WeakMap<Socket, { read: number; written: number }>();
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    const t0 = process.hrtime.bigint();
+    const socket = req.socket as Socket;
+    let who = '-';
+    res.once('close', () => {
+      const last = counted.get(socket) ?? { read: 0, written: 0 };
+      const now = { read: socket.bytesRead, written: socket.bytesWritten };
+      counted.set(socket, now);
+      opts.onRequest?.({
+        time: new Date().toISOString(), client: socket.remoteAddress ?? '-', method: req.method ?? '-', path: (req.url ?? '').split('?')[0].slice(0, 200),
+        status: res.headersSent ? res.statusCode : 0, ms: Number(process.hrtime.bigint() - t0) / 1e6,
+        bytesIn: now.read - last.read, bytesOut: now.written - last.written, who,
+      });
+    });
+    route(req, res, (name) => { who = name; }).catch((err) => {
+      const e = err instanceof EltonError ? err : new EltonError('E_INTERNAL', err instanceof Error ? err.message : String(err), EXIT.internal, 'see the master\'s log');
+      if (!(err instanceof EltonError)) process.emitWarning(`elton master: ${err instanceof Error ? err.stack : err}`);
+      if (res.headersSent) {
+        // Mid-stream: the only honest signal left is a cut connection (the client sees a truncated pack).
+        res.destroy();
+        return;
+      }
+      const data = Buffer.from(JSON.stringify({ error: e.toJSON() }));
+      // A refused upload may still be streaming in: close rather than read the rest of it.
+      const closing = req.readableEnded ? {} : { connection: 'close' };
+      res.writeHead(STATUS[e.code] ?? 500, { 'content-type': 'application/json', 'content-length': data.length, ...closing });
+      res.end(data, () => { if (!req.readableEnded) req.destroy(); });
+    });
+  };
+
+  const server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) : http.createServer(handler);
+  // Longer than any client's think time between the requests of one command, so a kept-alive socket is not cut under it.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 70_000;
+  server.requestTimeout = 0;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => { server.off('error', reject); resolve(); });
+  });
+  const addr = server.address() as { address: string; port: number };
+  const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
+  const url = `${opts.tls ? 'https' : 'http'}://${host}:${addr.port}`;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    close: () => closing ??= (async () => {
+      const done = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      // In-flight requests get a grace period to finish; then they are cut.
+      const grace = setTimeout(() => server.closeAllConnections(), 10_000);
+      await done;
+      clearTimeout(grace);
+      await store.close();
+      await meta.close();
+    })(),
+  };
+}

@@ -1,0 +1,154 @@
+// A master as a Store: each method is one HTTP request, and objects move as streamed tar packs.
+//
+// Used behind a CachedStore, which keeps what it fetches and stages commits locally; on its own
+// it holds nothing but the version records it has read (they are immutable).
+
+import type { ClientRequest } from 'node:http';
+import { notFound, remoteError } from '../errors.js';
+import { decodeStoreConfig } from '../store/file-store.js';
+import type { ObjectWriter, Store, StoreConfig, VersionDraft } from '../store/store.js';
+import { decodeVersion, type VersionRecord } from '../version.js';
+import { HttpClient, readBody, type HttpClientOptions } from './http-client.js';
+import { API, encodeIds, decodeIds, readPack, tarEntry, TAR_END, writeAll, PackFormatError } from './wire.js';
+
+const treePath = (tree: string) => `${API}/trees/${encodeURIComponent(tree)}`;
+
+/** A version record's number travels beside it, so the record can be checked against what it claims to be. */
+export const VERSION_HEADER = 'x-elton-version';
+
+function versionHeader(headers: Record<string, string | string[] | undefined>): number {
+  const v = Number(headers[VERSION_HEADER]);
+  if (!Number.isSafeInteger(v) || v < 1) throw remoteError(`the master sent a version record without a valid ${VERSION_HEADER} header`);
+  return v;
+}
+
+export interface UploadResult { objects: number; stored: number; bytes: number }
+
+export class HttpStore implements Store {
+  private readonly records = new Map<string, VersionRecord>();
+
+  private constructor(private readonly client: HttpClient, readonly config: StoreConfig) {}
+
+  /** A master whose store config is already known (kept in the local cache): no request until one is needed. */
+  static withConfig(url: string, opts: HttpClientOptions, config: StoreConfig): HttpStore {
+    return new HttpStore(new HttpClient(new URL(url.endsWith('/') ? url : `${url}/`), opts), config);
+  }
+
+  /** Asks the master for its store config (one request). */
+  static async connect(url: string, opts: HttpClientOptions): Promise<HttpStore> {
+    const client = new HttpClient(new URL(url.endsWith('/') ? url : `${url}/`), opts);
+    try {
+      const { body } = await client.fetch({ method: 'GET', path: `${API}/config` });
+      return new HttpStore(client, decodeStoreConfig(body, url));
+    } catch (err) {
+      client.close();
+      throw err;
+    }
+  }
+
+  get url(): string { return this.client.url; }
+  get transfer() { return this.client.transfer; }
+
+  async missing(ids: Iterable<string>): Promise<Set<string>> {
+    const body = encodeIds(ids);
+    if (!body.length) return new Set();
+    const res = await this.client.fetch({ method: 'POST', path: `${API}/missing`, body, contentType: 'application/octet-stream' });
+    return new Set(decodeIds(res.body));
+  }
+
+  /** Streams objects up as one pack; `produce` calls `add` for each, with backpressure. */
+  async upload(produce: (add: (id: string, data: Buffer) => Promise<void> | void) => Promise<void>): Promise<UploadResult> {
+    const res = await this.client.request({
+      method: 'POST', path: `${API}/packs`, contentType: 'application/x-tar',
+      stream: async (req: ClientRequest) => {
+        await produce((id, data) => writeAll(req, tarEntry(id, data)));
+        await writeAll(req, [TAR_END]);
+      },
+    });
+    return JSON.parse((await readBody(res)).toString('utf8')) as UploadResult;
+  }
+
+  writer(): ObjectWriter {
+    const queue: Array<[string, Buffer]> = [];
+    return {
+      add: async (id, data) => { queue.push([id, data]); },
+      finish: async () => { await this.upload(async (add) => { for (const [id, data] of queue.splice(0)) await add(id, data); }); },
+      abort: async () => { queue.length = 0; },
+    };
+  }
+
+  /** One request for any number of ids; entries arrive in the master's pack order. */
+  async readObjects(ids: Iterable<string>, onObject: (id: string, data: Buffer) => void | Promise<void>): Promise<void> {
+    const wanted = new Set(ids);
+    if (!wanted.size) return;
+    await this.receive({ method: 'POST', path: `${API}/objects`, body: encodeIds(wanted), contentType: 'application/octet-stream' }, wanted, onObject);
+  }
+
+  /** The tree objects beneath each root (at its path), along the selected paths, in one request. */
+  async readTrees(roots: Array<{ id: string; path: string }>, prefixes: string[] | undefined, onObject: (id: string, data: Buffer) => void | Promise<void>): Promise<void> {
+    const body = Buffer.from(JSON.stringify({ roots, prefixes: prefixes ?? null }));
+    await this.receive({ method: 'POST', path: `${API}/trees-closure`, body, contentType: 'application/json' }, undefined, onObject);
+  }
+
+  private async receive(spec: Parameters<HttpClient['request']>[0], wanted: Set<string> | undefined, onObject: (id: string, data: Buffer) => void | Promise<void>): Promise<void> {
+    const res = await this.client.request(spec);
+    const seen = new Set<string>();
+    try {
+      await readPack(res, async (id, data) => {
+        if (wanted && !wanted.has(id)) throw new PackFormatError(`object ${id} was not asked for`);
+        if (seen.has(id)) return;
+        seen.add(id);
+        await onObject(id, data);
+      });
+    } catch (err) {
+      res.destroy();
+      if (err instanceof PackFormatError) throw remoteError(`${this.url} sent a bad pack: ${err.message}`);
+      throw this.client.translate(err);
+    }
+    if (wanted && seen.size !== wanted.size) {
+      const absent = [...wanted].filter((id) => !seen.has(id));
+      throw notFound(`object ${absent[0]}${absent.length > 1 ? ` and ${absent.length - 1} more` : ''} on ${this.url}`, 'the master lacks data of this version; push it again from a workspace that has it', { object: absent[0] });
+    }
+  }
+
+  async listTrees(): Promise<string[]> {
+    return (await this.client.json<{ trees: string[] }>({ method: 'GET', path: `${API}/trees` })).trees;
+  }
+
+  /** Fetches every record of the tree at once, so that `log` costs one request. */
+  async listVersions(tree: string): Promise<number[]> {
+    const r = await this.client.json<{ versions: Array<{ version: number; record: string }> }>({ method: 'GET', path: `${treePath(tree)}/versions` });
+    return r.versions.map((v) => this.remember(decodeVersion(Buffer.from(v.record, 'base64'), tree, v.version)).version);
+  }
+
+  async latestVersion(tree: string): Promise<number> {
+    const res = await this.client.fetch({ method: 'GET', path: `${treePath(tree)}/versions/latest`, allow: [404] });
+    if (res.status === 404) return 0;
+    return this.remember(decodeVersion(res.body, tree, versionHeader(res.headers))).version;
+  }
+
+  async readVersion(tree: string, version: number): Promise<VersionRecord> {
+    const known = this.records.get(`${tree}@${version}`);
+    if (known) return known;
+    const res = await this.client.fetch({ method: 'GET', path: `${treePath(tree)}/versions/${version}`, allow: [404] });
+    if (res.status === 404) throw notFound(`version ${tree}@${version}`, `run \`elton log ${tree}\` to see the versions that exist`);
+    return this.remember(decodeVersion(res.body, tree, version));
+  }
+
+  async issueVersion(draft: VersionDraft, force: boolean): Promise<VersionRecord> {
+    const body = Buffer.from(JSON.stringify({ draft, force }));
+    const res = await this.client.fetch({ method: 'POST', path: `${treePath(draft.tree)}/versions`, body, contentType: 'application/json' });
+    const record = decodeVersion(res.body, draft.tree, versionHeader(res.headers));
+    if (record.root !== draft.root) throw remoteError(`${this.url} issued ${draft.tree}@${record.version} for another root`);
+    return this.remember(record);
+  }
+
+  private remember(record: VersionRecord): VersionRecord {
+    this.records.set(`${record.tree}@${record.version}`, record);
+    return record;
+  }
+
+  async close(): Promise<void> {
+    this.client.close();
+  }
+}

@@ -1,0 +1,91 @@
+// The master protocol's bodies: id lists as packed 32-byte digests, and object packs as streamed tar.
+//
+// A pack on the wire has the same framing as a pack on disk (docs/format.md): one ustar entry per
+// object, named by its id, holding the encoded object. Senders build headers by hand (as local
+// packs do); receivers parse with tar-stream, one entry at a time, so a pack is never held whole.
+
+import type { Readable, Writable } from 'node:stream';
+import tar from 'tar-stream';
+import { tarHeader } from '../store/pack.js';
+import { isId } from '../lib/hash.js';
+import { usage } from '../errors.js';
+
+export const API = '/v1';
+export const DEFAULT_PORT = 3586;
+/** The largest object either side accepts: a chunk is at most 1 MiB, a tree of a huge directory more. */
+export const MAX_OBJECT_BYTES = 64 * 1024 * 1024;
+export const ID_BYTES = 32;
+
+export function encodeIds(ids: Iterable<string>): Buffer {
+  const list = [...ids];
+  const buf = Buffer.allocUnsafe(list.length * ID_BYTES);
+  list.forEach((id, i) => buf.write(id, i * ID_BYTES, ID_BYTES, 'hex'));
+  return buf;
+}
+
+export function decodeIds(buf: Buffer): string[] {
+  if (buf.length % ID_BYTES) throw usage(`an id list must be a multiple of ${ID_BYTES} bytes, got ${buf.length}`);
+  const out = new Array<string>(buf.length / ID_BYTES);
+  for (let i = 0; i < out.length; i++) out[i] = buf.toString('hex', i * ID_BYTES, (i + 1) * ID_BYTES);
+  return out;
+}
+
+const BLOCK = 512;
+const ZEROS = Buffer.alloc(2 * BLOCK);
+
+/** The buffers of one tar entry: header, data, padding. */
+export function tarEntry(id: string, data: Buffer): Buffer[] {
+  const pad = (BLOCK - (data.length % BLOCK)) % BLOCK;
+  return pad ? [tarHeader(id, data.length), data, ZEROS.subarray(0, pad)] : [tarHeader(id, data.length), data];
+}
+
+export const TAR_END = ZEROS;
+
+/** Writes with backpressure: resolves when the stream can take more. */
+export function writeAll(out: Writable, bufs: Buffer[]): Promise<void> | void {
+  let ok = true;
+  for (const b of bufs) ok = out.write(b) && ok;
+  if (ok) return;
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      out.off('drain', onDrain);
+      out.off('close', onClose);
+      out.off('error', done);
+      if (err) reject(err); else resolve();
+    };
+    const onDrain = () => done();
+    const onClose = () => done(new Error('stream closed'));
+    out.once('drain', onDrain).once('close', onClose).once('error', done);
+  });
+}
+
+export class PackFormatError extends Error {}
+
+/**
+ * Reads a tar pack entry by entry. Every entry must be a regular file named by an object id and
+ * at most MAX_OBJECT_BYTES; `onEntry` is awaited before the next entry is read (backpressure).
+ */
+export async function readPack(input: Readable, onEntry: (id: string, data: Buffer) => Promise<void> | void, maxBytes = MAX_OBJECT_BYTES): Promise<number> {
+  const extract = tar.extract();
+  input.on('error', (err) => extract.destroy(err));
+  input.pipe(extract);
+  let n = 0;
+  for await (const entry of extract) {
+    const { name, size, type } = entry.header;
+    if (type !== 'file' || !isId(name)) {
+      entry.resume();
+      throw new PackFormatError(`pack entry "${String(name).slice(0, 80)}" is not an object id`);
+    }
+    if ((size ?? 0) > maxBytes) {
+      entry.resume();
+      throw new PackFormatError(`object ${name} is ${size} bytes, over the ${maxBytes}-byte limit`);
+    }
+    const parts: Buffer[] = [];
+    for await (const part of entry) parts.push(part as Buffer);
+    const data = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    if (data.length !== size) throw new PackFormatError(`object ${name} is truncated`);
+    await onEntry(name, data);
+    n++;
+  }
+  return n;
+}
