@@ -70,22 +70,31 @@ export async function readPack(input: Readable, onEntry: (id: string, data: Buff
   input.on('error', (err) => extract.destroy(err));
   input.pipe(extract);
   let n = 0;
-  for await (const entry of extract) {
-    const { name, size, type } = entry.header;
-    if (type !== 'file' || !isId(name)) {
-      entry.resume();
-      throw new PackFormatError(`pack entry "${String(name).slice(0, 80)}" is not an object id`);
+  let inCallback = false;
+  try {
+    for await (const entry of extract) {
+      const { name, size, type } = entry.header;
+      if (type !== 'file' || !isId(name)) {
+        entry.resume();
+        throw new PackFormatError(`pack entry "${String(name).slice(0, 80)}" is not an object id`);
+      }
+      if ((size ?? 0) > maxBytes) {
+        entry.resume();
+        throw new PackFormatError(`object ${name} is ${size} bytes, over the ${maxBytes}-byte limit`);
+      }
+      const parts: Buffer[] = [];
+      for await (const part of entry) parts.push(part as Buffer);
+      const data = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+      if (data.length !== size) throw new PackFormatError(`object ${name} is truncated`);
+      inCallback = true;
+      await onEntry(name, data);
+      inCallback = false;
+      n++;
     }
-    if ((size ?? 0) > maxBytes) {
-      entry.resume();
-      throw new PackFormatError(`object ${name} is ${size} bytes, over the ${maxBytes}-byte limit`);
-    }
-    const parts: Buffer[] = [];
-    for await (const part of entry) parts.push(part as Buffer);
-    const data = parts.length === 1 ? parts[0] : Buffer.concat(parts);
-    if (data.length !== size) throw new PackFormatError(`object ${name} is truncated`);
-    await onEntry(name, data);
-    n++;
+  } catch (err) {
+    // The receiver's own refusals pass as they are; a stream that breaks off is a truncated pack.
+    if (inCallback || err instanceof PackFormatError || (err as NodeJS.ErrnoException).code) throw err;
+    throw new PackFormatError(`the pack is truncated or malformed after ${n} object(s): ${(err as Error).message}`);
   }
   return n;
 }
