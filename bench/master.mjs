@@ -300,6 +300,7 @@ export async function benchMaster(wl, dir, ctx) {
     const copy = (variant, src, label, files) =>
       measure(variant.name.split(' ')[0], variant.name.split(' ').slice(1).join(' '), label, files, {
         setup: async () => {
+          fs.rmSync(path.join(src, '.elton'), { recursive: true, force: true }); // left by the elton pushes
           const s3Dir = path.join(dir, 's3');
           const s3 = track(await startS3(s3Dir));
           const proxy = label === 'direct' ? null : await proxyTo(s3);

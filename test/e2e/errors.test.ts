@@ -126,7 +126,7 @@ describe('e2e: errors', function () {
 
     it('unknown flags are usage errors (exit 2) for every command, with no stack trace', function () {
       expectError(ws, ['commit', '--no-such-flag'], 'E_USAGE', 2, 'no-such-flag');
-      for (const args of [['status'], ['log'], ['ls', '@1'], ['cat', '@1:a.txt'], ['diff', '@1'], ['checkout', '@1'], ['init'], ['clone', ws, 'errs@1', 'x']]) {
+      for (const args of [['status'], ['log'], ['ls', '@1'], ['cat', '@1:a.txt'], ['diff', '@1'], ['checkout', '@1'], ['init'], ['clone', ws, 'errs@1', 'x'], ['push'], ['master', '--data', 'x']]) {
         expectJsonError(ws, [...args, '--no-such-flag'], 'E_USAGE', 2, 'no-such-flag');
       }
       assert.ok(!existsSync(join(ws, 'x')), 'the clone did not run');

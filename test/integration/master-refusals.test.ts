@@ -79,6 +79,24 @@ describe('integration: master auth and TLS', function () {
     assert.equal((await post(master.url, '/v1/objects', encodeIds([obj.id]), RO)).status, 200);
   });
 
+  it('object responses are immutable: ETag is the id, Cache-Control immutable, If-None-Match gives 304', async () => {
+    const obj = chunk('cache me forever');
+    assert.equal((await post(master.url, '/v1/packs', Buffer.concat([...tarEntry(obj.id, obj.data), TAR_END]), RW, 'application/x-tar')).status, 200);
+    const headers = { authorization: `Bearer ${RO}` };
+    const res = await fetch(`${master.url}/v1/objects/${obj.id}`, { headers });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('etag'), `"${obj.id}"`);
+    assert.match(res.headers.get('cache-control')!, /immutable/);
+    assert.ok(Buffer.from(await res.arrayBuffer()).equals(obj.data));
+    const again = await fetch(`${master.url}/v1/objects/${obj.id}`, { headers: { ...headers, 'if-none-match': `"${obj.id}"` } });
+    assert.equal(again.status, 304);
+  });
+
+  it('bad --listen and a half-given TLS pair are usage errors', () => {
+    assertTextError(elton(tempDir(), ['master', '--data', join(tempDir(), 'd'), '--listen', 'nowhere']), 2, '--listen');
+    assertTextError(elton(tempDir(), ['master', '--data', join(tempDir(), 'd'), '--listen', '127.0.0.1:0', '--tls-cert', 'x.pem']), 2, 'TLS');
+  });
+
   it('the health endpoint needs no token', async () => {
     const res = await fetch(`${master.url}/v1/health`);
     assert.equal(res.status, 200);
