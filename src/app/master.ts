@@ -34,7 +34,7 @@ function readFile(path: string, what: string): Buffer {
 
 export async function runMaster(opts: MasterOptions, deps: Deps): Promise<{ master: Master; info: MasterInfo }> {
   const { host, port } = parseListen(opts.listen);
-  if (!!opts.tlsCert !== !!opts.tlsKey) throw usage('TLS needs both --tls-cert and --tls-key');
+  if (!!opts.tlsCert !== !!opts.tlsKey) throw usage('TLS needs both --tls-cert and --tls-key', 'pass both (PEM files), or neither for plain HTTP');
   const tokens = opts.tokenFile ? TokenTable.load(resolve(deps.cwd, opts.tokenFile)) : undefined;
   const tls = opts.tlsCert ? { cert: readFile(resolve(deps.cwd, opts.tlsCert), 'TLS certificate'), key: readFile(resolve(deps.cwd, opts.tlsKey!), 'TLS key') } : undefined;
   const data = resolve(deps.cwd, opts.data);
