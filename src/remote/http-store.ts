@@ -68,13 +68,13 @@ export class HttpStore implements Store {
     return JSON.parse((await readBody(res)).toString('utf8')) as UploadResult;
   }
 
+  /**
+   * Objects go up through `upload`, which streams them from wherever they are; a writer that
+   * collected them first would hold a whole pack in memory. Commits therefore write to a local
+   * store and push from it (CachedStore).
+   */
   writer(): ObjectWriter {
-    const queue: Array<[string, Buffer]> = [];
-    return {
-      add: async (id, data) => { queue.push([id, data]); },
-      finish: async () => { await this.upload(async (add) => { for (const [id, data] of queue.splice(0)) await add(id, data); }); },
-      abort: async () => { queue.length = 0; },
-    };
+    throw new Error('internal: write to a master through its local cache (CachedStore), not directly');
   }
 
   /** One request for any number of ids; entries arrive in the master's pack order. */
