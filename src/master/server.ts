@@ -19,7 +19,7 @@ import { pathSelected } from '../snapshot.js';
 import { FileStore, encodeStoreConfig } from '../store/file-store.js';
 import { defaultStoreConfig } from '../store/open.js';
 import type { VersionDraft } from '../store/store.js';
-import { API, decodeIds, encodeIds, MAX_OBJECT_BYTES, readPack, tarEntry, TAR_END, writeAll, PackFormatError } from '../remote/wire.js';
+import { API, decodeIds, encodeIds, readPack, PackStreamWriter, PackFormatError } from '../remote/wire.js';
 import { VERSION_HEADER } from '../remote/http-store.js';
 import { MasterMeta } from './meta.js';
 import type { Grant, Scope, TokenTable } from './tokens.js';
@@ -171,8 +171,10 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
     const absent = ids.filter((id) => !meta.has(id));
     if (absent.length) throw notFound(`${absent.length} object(s) on the master`, 'push them from a workspace that has them', { missing: absent.slice(0, 100) });
     res.writeHead(200, { 'content-type': 'application/x-tar' });
-    await store.readObjects(ids, (id, data) => writeAll(res, tarEntry(id, data)));
-    res.end(TAR_END);
+    const pack = new PackStreamWriter(res);
+    await store.readObjects(ids, (id, data) => pack.add(id, data));
+    await pack.finish();
+    res.end();
   }
 
   async function sendTrees(res: ServerResponse, roots: Array<{ id: string; path: string }>, prefixes: string[] | undefined): Promise<void> {
@@ -181,13 +183,14 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
       if (!meta.has(r.id)) throw notFound(`tree ${r.id} on the master`);
     }
     res.writeHead(200, { 'content-type': 'application/x-tar' });
+    const pack = new PackStreamWriter(res);
     let level = new Map<string, string[]>();
     for (const r of roots) level.set(r.id, [...(level.get(r.id) ?? []), r.path]);
     const sent = new Set<string>();
     while (level.size) {
       const next = new Map<string, string[]>();
       await store.readObjects(level.keys(), async (id, data) => {
-        if (!sent.has(id)) { sent.add(id); await writeAll(res, tarEntry(id, data)); }
+        if (!sent.has(id)) { sent.add(id); await pack.add(id, data); }
         for (const e of decodeTree(decodeObject(data, `tree ${id}`, id).plain, id).entries) {
           if (e.type !== 'dir') continue;
           for (const dir of level.get(id)!) {
@@ -198,7 +201,8 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
       });
       level = next;
     }
-    res.end(TAR_END);
+    await pack.finish();
+    res.end();
   }
 
   function sendJson(res: ServerResponse, status: number, value: unknown): void {

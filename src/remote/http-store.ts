@@ -9,7 +9,7 @@ import { decodeStoreConfig } from '../store/file-store.js';
 import type { ObjectWriter, Store, StoreConfig, VersionDraft } from '../store/store.js';
 import { decodeVersion, type VersionRecord } from '../version.js';
 import { HttpClient, readBody, type HttpClientOptions } from './http-client.js';
-import { API, encodeIds, decodeIds, readPack, tarEntry, TAR_END, writeAll, PackFormatError } from './wire.js';
+import { API, encodeIds, decodeIds, readPack, PackStreamWriter, PackFormatError } from './wire.js';
 
 const treePath = (tree: string) => `${API}/trees/${encodeURIComponent(tree)}`;
 
@@ -61,8 +61,9 @@ export class HttpStore implements Store {
     const res = await this.client.request({
       method: 'POST', path: `${API}/packs`, contentType: 'application/x-tar',
       stream: async (req: ClientRequest) => {
-        await produce((id, data) => writeAll(req, tarEntry(id, data)));
-        await writeAll(req, [TAR_END]);
+        const pack = new PackStreamWriter(req);
+        await produce((id, data) => pack.add(id, data));
+        await pack.finish();
       },
     });
     return JSON.parse((await readBody(res)).toString('utf8')) as UploadResult;

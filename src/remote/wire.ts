@@ -59,6 +59,40 @@ export function writeAll(out: Writable, bufs: Buffer[]): Promise<void> | void {
   });
 }
 
+/** Small objects are sent in batches of about this many bytes: one write (one HTTP chunk) per batch, not three per object. */
+const SEND_BATCH_BYTES = 256 * 1024;
+
+/** Writes a pack to a stream, with backpressure, coalescing the entries of small objects. */
+export class PackStreamWriter {
+  private parts: Buffer[] = [];
+  private bytes = 0;
+
+  constructor(private readonly out: Writable) {}
+
+  add(id: string, data: Buffer): Promise<void> | void {
+    for (const b of tarEntry(id, data)) {
+      this.parts.push(b);
+      this.bytes += b.length;
+    }
+    if (this.bytes >= SEND_BATCH_BYTES) return this.flush();
+  }
+
+  private flush(): Promise<void> | void {
+    if (!this.parts.length) return;
+    const batch = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.bytes);
+    this.parts = [];
+    this.bytes = 0;
+    return writeAll(this.out, [batch]);
+  }
+
+  /** Writes what is buffered and the end-of-archive blocks; the caller ends the stream. */
+  async finish(): Promise<void> {
+    this.parts.push(TAR_END);
+    this.bytes += TAR_END.length;
+    await this.flush();
+  }
+}
+
 export class PackFormatError extends Error {}
 
 /**
