@@ -97,7 +97,14 @@ async function startS3(dir) {
   const { port } = await s3.run();
   const sockets = new Set();
   const done = { requests: 0, bytesUp: 0, bytesDown: 0 };
-  s3.httpServer.on('request', () => done.requests++);
+  const methods = {}; // e.g. {PUT: 1000, HEAD: 1000, GET: 1, 'error responses': 0}
+  s3.httpServer.on('request', (req, res) => {
+    done.requests++;
+    methods[req.method] = (methods[req.method] ?? 0) + 1;
+    res.on('finish', () => {
+      if (res.statusCode >= 400) methods[`HTTP ${res.statusCode}`] = (methods[`HTTP ${res.statusCode}`] ?? 0) + 1;
+    });
+  });
   s3.httpServer.on('connection', (socket) => {
     sockets.add(socket);
     socket.on('close', () => {
@@ -110,6 +117,8 @@ async function startS3(dir) {
     host: '127.0.0.1',
     port,
     url: `http://127.0.0.1:${port}`,
+    /** Requests per method, and error responses per status. */
+    methods: () => Object.entries(methods).map(([k, v]) => `${k} ${v}`).join(', '),
     /** What crossed the wire so far, seen from the server (up = towards it). */
     transfer() {
       const t = { ...done };
@@ -309,10 +318,14 @@ export async function benchMaster(wl, dir, ctx) {
         run: ({ s3, proxy }) => runAsync(['rclone', 'copy', ...variant.flags, src, 's3:bench'], { env: rcloneEnv(proxy ? proxy.url : s3.url) }),
         measure: async (r, { s3, proxy }) => {
           const t = s3.transfer();
+          const methods = s3.methods();
           const listed = await runAsync(['rclone', 'size', '--json', 's3:bench'], { env: rcloneEnv(s3.url) });
           const count = listed.code === 0 ? JSON.parse(listed.stdout).count : '?';
           if (count !== files) throw new Error(`bucket holds ${count} objects, expected ${files}`);
-          return { ...t, wire: wireOf(proxy), note: `${count} objects in the bucket` };
+          // rclone retries the whole copy (--retries 3) after errors: say so, since it inflates the requests
+          const errors = r.stderr.split('\n').filter((l) => /\bERROR\b/.test(l));
+          const retried = errors.length ? `; ${errors.length} rclone errors, e.g. ${errors[0].replace(/^.*?ERROR\s*:\s*/, '').slice(0, 160)}` : '';
+          return { ...t, wire: wireOf(proxy), note: `${count} objects in the bucket; ${methods}${retried}` };
         },
         teardown: async ({ s3, s3Dir, proxy }) => {
           if (proxy) await untrack(proxy);
