@@ -96,6 +96,11 @@ export const formatError = (message: string, hint = 'upgrade elton to a version 
 
 export const exists = (message: string, hint: string) => new EltonError('E_EXISTS', message, EXIT.exists, hint);
 
+/** True when `err` is an EltonError with this code: the branch a caller takes for one expected failure. */
+export function hasCode(err: unknown, code: string): err is EltonError {
+  return err instanceof EltonError && err.code === code;
+}
+
 export function isErrno(err: unknown, ...codes: string[]): err is NodeJS.ErrnoException {
   return err instanceof Error && codes.includes((err as NodeJS.ErrnoException).code ?? '');
 }

@@ -2,7 +2,7 @@
 
 import { hostname, userInfo } from 'node:os';
 import * as fs from 'node:fs';
-import { EltonError, usage } from '../errors.js';
+import { hasCode, usage } from '../errors.js';
 import { buildTrees, encodeTreeObject } from '../snapshot.js';
 import { formatRef } from '../ref.js';
 import type { Store, Transfer, VersionDraft } from '../store/store.js';
@@ -50,7 +50,7 @@ export async function issuePending(ws: Workspace, store: Store, pending: Pending
   try {
     record = await store.issueVersion(draft, force, reporter);
   } catch (err) {
-    if (err instanceof EltonError && err.code === 'E_UNREACHABLE') return { record: null, reason: err.message };
+    if (hasCode(err, 'E_UNREACHABLE')) return { record: null, reason: err.message };
     throw err;
   }
   const head = await ws.readHead();
@@ -91,7 +91,7 @@ export async function commit(opts: CommitOptions, deps: Deps): Promise<CommitRes
       try {
         if ((await issuePending(ws, store, replaced, reporter)).record) replaced = undefined;
       } catch (err) {
-        if (!(err instanceof EltonError) || err.code !== 'E_CONFLICT') throw err;
+        if (!hasCode(err, 'E_CONFLICT')) throw err;
       }
     }
     const head = await ws.readHead();

@@ -1,7 +1,7 @@
 // What every use-case shares: dependencies passed in, and the workspace/store lookup with ref resolution.
 
 import { resolve, relative, sep } from 'node:path';
-import { EltonError, notFound, usage } from '../errors.js';
+import { hasCode, notFound, usage } from '../errors.js';
 import { silent, type Reporter } from '../events.js';
 import { parseRef, type Ref } from '../ref.js';
 import { openStore } from '../store/open.js';
@@ -58,12 +58,12 @@ export async function settlePending(ws: Workspace, store: Store): Promise<Pendin
   return pending;
 }
 
-/** Like settlePending, but never asks the remote: for commands that must work while it is unreachable. */
+/** Like settlePending, but an unreachable remote leaves the draft pending instead of failing: for commands that work offline. */
 export async function settlePendingQuietly(ws: Workspace, store: Store): Promise<PendingCommit | undefined> {
   try {
     return await settlePending(ws, store);
   } catch (err) {
-    if (err instanceof EltonError && err.code === 'E_UNREACHABLE') return ws.readPending();
+    if (hasCode(err, 'E_UNREACHABLE')) return ws.readPending();
     throw err;
   }
 }

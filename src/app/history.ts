@@ -1,6 +1,6 @@
 // Use-cases that read history: log, ls, cat, status and diff.
 
-import { EltonError, notFound, usage } from '../errors.js';
+import { hasCode, notFound, usage } from '../errors.js';
 import { decodeObject } from '../object.js';
 import { formatRef, parseRef } from '../ref.js';
 import { diffSnapshots, loadSnapshot, parentOf, type Change, type Flat } from '../snapshot.js';
@@ -142,7 +142,7 @@ export function status(deps: Deps): Promise<StatusResult> {
     try {
       latest = await store.latestVersion(tree);
     } catch (err) {
-      if (!(err instanceof EltonError) || err.code !== 'E_UNREACHABLE') throw err;
+      if (!hasCode(err, 'E_UNREACHABLE')) throw err;
       latest = null;
     }
     return {

@@ -1,6 +1,6 @@
 // Use-case: send a commit that was saved locally while the remote could not be reached.
 
-import { conflict, EltonError, EXIT } from '../errors.js';
+import { conflict, EltonError, EXIT, hasCode } from '../errors.js';
 import { formatRef } from '../ref.js';
 import type { Transfer } from '../store/store.js';
 import { issuePending } from './commit.js';
@@ -28,7 +28,7 @@ export async function push(opts: PushOptions, deps: Deps): Promise<PushResult> {
     try {
       issued = await issuePending(ws, store, { ...pending, force: pending.force || !!opts.force }, reporterOf(deps));
     } catch (err) {
-      if (!(err instanceof EltonError) || err.code !== 'E_CONFLICT') throw err;
+      if (!hasCode(err, 'E_CONFLICT')) throw err;
       throw conflict(err.message, `\`elton push --force\` records the pending commit anyway, with parent @${pending.parent ?? 'none'}; or \`elton checkout ${tree}@latest\` then \`elton commit\`, which replaces it`, err.details);
     }
     if (!issued.record) throw new EltonError('E_UNREACHABLE', issued.reason!, EXIT.unreachable, 'the commit stays pending; run `elton push` again when the master is back');

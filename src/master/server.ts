@@ -114,7 +114,7 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
   const configBytes = encodeStoreConfig(store.config);
   const started = Date.now();
 
-  /** Ids among `ids` that are not held, or whose trees were never checked: what a version check must look at. */
+  /** Walks the trees under `root` that are not yet proven complete: returns the objects they reach that are not held, and the trees walked. */
   async function checkComplete(root: string): Promise<{ missing: string[]; walked: string[] }> {
     const missing: string[] = [];
     const walked: string[] = [];

@@ -7,10 +7,9 @@
 // of files.
 
 import { decodeObject, decodeObjectAsync, Kind } from '../object.js';
-import { corrupt, EltonError } from '../errors.js';
-import { collectReachable } from '../snapshot.js';
+import { corrupt, hasCode } from '../errors.js';
+import { collectReachable, pathSelected } from '../snapshot.js';
 import { decodeTree } from '../tree.js';
-import { pathSelected } from '../snapshot.js';
 import type { Reporter } from '../events.js';
 import type { VersionRecord } from '../version.js';
 import type { HttpStore } from '../remote/http-store.js';
@@ -145,7 +144,7 @@ export class CachedStore implements Store {
     try {
       return await this.local.readVersion(tree, version);
     } catch (err) {
-      if (!(err instanceof EltonError) || err.code !== 'E_NOT_FOUND') throw err;
+      if (!hasCode(err, 'E_NOT_FOUND')) throw err;
     }
     const record = await this.remote.readVersion(tree, version);
     await this.local.createVersion(record);

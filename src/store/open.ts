@@ -3,7 +3,7 @@
 import { resolve, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { statSync } from 'node:fs';
-import { EltonError, usage } from '../errors.js';
+import { hasCode, usage } from '../errors.js';
 import { DEFAULT_CHUNKER } from '../chunker.js';
 import { HttpStore } from '../remote/http-store.js';
 import { CachedStore } from './cached-store.js';
@@ -62,7 +62,7 @@ async function openRemote(url: string, opts: OpenOptions): Promise<Store> {
   try {
     local = await FileStore.open(opts.cacheDir);
   } catch (err) {
-    if (!(err instanceof EltonError) || err.code !== 'E_NOT_FOUND') throw err;
+    if (!hasCode(err, 'E_NOT_FOUND')) throw err;
   }
   // With the cache in place, nothing is asked of the master until it is needed: an offline commit works.
   if (local) return new CachedStore(local, HttpStore.withConfig(url, client, local.config));
