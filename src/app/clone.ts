@@ -4,6 +4,7 @@ import { promises as fsp } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { exists } from '../errors.js';
 import { parseRef } from '../ref.js';
+import type { S3Settings } from '../remote/s3-client.js';
 import { normalizeRemote, openStore } from '../store/open.js';
 import { META_DIR, Workspace, WORKSPACE_FORMAT } from '../workspace/workspace.js';
 import type { Store } from '../store/store.js';
@@ -11,14 +12,14 @@ import { checkoutVersion, type CheckoutResult } from './checkout.js';
 import { reporterOf, resolveVersion, type Deps } from './context.js';
 import { usage } from '../errors.js';
 
-export interface CloneOptions { remote: string; ref: string; dir: string; paths?: string[] }
+export interface CloneOptions { remote: string; ref: string; dir: string; paths?: string[]; s3?: S3Settings }
 export interface CloneResult extends CheckoutResult { root: string; remote: string }
 
 export async function clone(opts: CloneOptions, deps: Deps): Promise<CloneResult> {
   const root = resolve(deps.cwd, opts.dir);
   const entries = await fsp.readdir(root).catch(() => [] as string[]);
   if (entries.length) throw exists(`${root} exists and is not empty`, 'clone into a new or empty directory');
-  const remote = normalizeRemote(opts.remote, deps.cwd);
+  const remote = normalizeRemote(opts.remote, deps.cwd, opts.s3);
   const created = await fsp.mkdir(root, { recursive: true });
   let store: Store | undefined;
   try {

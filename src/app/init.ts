@@ -2,14 +2,15 @@
 
 import { promises as fsp } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { exists } from '../errors.js';
+import { exists, usage } from '../errors.js';
 import { checkTreeName, treeNameFromDir } from '../ref.js';
+import type { S3Settings } from '../remote/s3-client.js';
 import { createStore, normalizeRemote } from '../store/open.js';
 import { Workspace, WORKSPACE_FORMAT } from '../workspace/workspace.js';
 import type { Store, Transfer } from '../store/store.js';
 import { storeOptions, transferOf, type Deps } from './context.js';
 
-export interface InitOptions { dir?: string; tree?: string; remote?: string }
+export interface InitOptions { dir?: string; tree?: string; remote?: string; s3?: S3Settings }
 export interface InitResult { root: string; tree: string; remote: string | null; store: string; transfer: Transfer }
 
 export async function init(opts: InitOptions, deps: Deps): Promise<InitResult> {
@@ -18,7 +19,8 @@ export async function init(opts: InitOptions, deps: Deps): Promise<InitResult> {
     throw exists(`${root} is already an elton workspace`, 'use it as it is, or remove its .elton/ directory to start over');
   }
   const tree = opts.tree ? checkTreeName(opts.tree) : treeNameFromDir(basename(root));
-  const remote = opts.remote ? normalizeRemote(opts.remote, deps.cwd) : null;
+  if (!opts.remote && Object.values(opts.s3 ?? {}).some((v) => v !== undefined)) throw usage('S3 settings need an s3:// remote', 'add --remote s3://BUCKET/PREFIX');
+  const remote = opts.remote ? normalizeRemote(opts.remote, deps.cwd, opts.s3) : null;
   const created = await fsp.mkdir(root, { recursive: true });
   const ws = await Workspace.create(root, { format: WORKSPACE_FORMAT, tree, remote });
   let store: Store;

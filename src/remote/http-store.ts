@@ -1,4 +1,4 @@
-// A master as a Store: each method is one HTTP request, and objects move as streamed tar packs.
+// A master as a Remote: each method is one HTTP request per stream, and objects move as streamed tar packs.
 //
 // Used behind a CachedStore, which keeps what it fetches and stages commits locally; on its own
 // it holds nothing but the version records it has read (they are immutable).
@@ -6,7 +6,9 @@
 import type { ClientRequest } from 'node:http';
 import { notFound, remoteError } from '../errors.js';
 import { decodeStoreConfig } from '../store/file-store.js';
-import type { ObjectWriter, Store, StoreConfig, VersionDraft } from '../store/store.js';
+import type { Reporter } from '../events.js';
+import type { ObjectSource, Remote, StoreConfig, VersionDraft } from '../store/store.js';
+import { splitForStreams } from './streams.js';
 import { decodeVersion, type VersionRecord } from '../version.js';
 import { HttpClient, readBody, type HttpClientOptions } from './http-client.js';
 import { API, encodeIds, decodeIds, readPack, PackStreamWriter, PackFormatError } from './wire.js';
@@ -24,7 +26,7 @@ function versionHeader(headers: Record<string, string | string[] | undefined>): 
 
 export interface UploadResult { objects: number; stored: number; bytes: number }
 
-export class HttpStore implements Store {
+export class HttpStore implements Remote {
   private readonly records = new Map<string, VersionRecord>();
 
   private constructor(private readonly client: HttpClient, readonly config: StoreConfig) {}
@@ -69,19 +71,29 @@ export class HttpStore implements Store {
     return JSON.parse((await readBody(res)).toString('utf8')) as UploadResult;
   }
 
-  /**
-   * Objects go up through `upload`, which streams them from wherever they are; a writer that
-   * collected them first would hold a whole pack in memory. Commits therefore write to a local
-   * store and push from it (CachedStore).
-   */
-  writer(): ObjectWriter {
-    throw new Error('internal: write to a master through its local cache (CachedStore), not directly');
+  /** Streams the objects up as packs, in parallel streams of similar sizes. */
+  async send(ids: string[], source: ObjectSource, reporter?: Reporter): Promise<void> {
+    const lengths = new Map<string, number>();
+    for (const id of ids) lengths.set(id, (await source.locate(id))?.length ?? 0);
+    const total = [...lengths.values()].reduce((a, b) => a + b, 0);
+    let loaded = 0;
+    await Promise.all(splitForStreams(ids, (id) => lengths.get(id)!).map((group) => this.upload(async (add) => {
+      await source.readObjects(group, async (id, data) => {
+        await add(id, data);
+        loaded += data.length;
+        reporter?.({ type: 'progress', phase: 'push', loaded, total, unit: 'bytes' });
+      });
+    })));
   }
 
-  /** One request for any number of ids; entries arrive in the master's pack order. */
-  async readObjects(ids: Iterable<string>, onObject: (id: string, data: Buffer) => void | Promise<void>): Promise<void> {
+  /** One request per stream for any number of ids; entries arrive in the master's pack order. */
+  async readObjects(ids: Iterable<string>, onObject: (id: string, data: Buffer) => void | Promise<void>, sizes?: Map<string, number>): Promise<void> {
+    const groups = splitForStreams([...new Set(ids)], (id) => sizes?.get(id) ?? 4096);
+    await Promise.all(groups.map((group) => this.readStream(group, onObject)));
+  }
+
+  private async readStream(ids: string[], onObject: (id: string, data: Buffer) => void | Promise<void>): Promise<void> {
     const wanted = new Set(ids);
-    if (!wanted.size) return;
     await this.receive({ method: 'POST', path: `${API}/objects`, body: encodeIds(wanted), contentType: 'application/octet-stream' }, wanted, onObject);
   }
 

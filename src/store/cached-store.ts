@@ -1,10 +1,9 @@
-// A local file store fronting a remote: reads go through the cache, commits are staged locally and pushed in three requests.
+// A local file store fronting a remote (a master or a bucket): reads go through the cache, commits are staged locally and pushed.
 //
 // Objects are immutable, so whatever has been fetched once is kept and never fetched again, and
 // the cache never needs invalidating. Every object that arrives is verified against its id before
-// it is kept. A push asks which objects the remote lacks (one request), streams those up (one
-// request per stream), then has the remote issue the version (one request), whatever the number
-// of files.
+// it is kept. A push asks which objects the remote lacks, sends those, then has the remote issue
+// the version: a constant number of requests, whatever the number of files.
 
 import { decodeObject, decodeObjectAsync, Kind } from '../object.js';
 import { corrupt, hasCode } from '../errors.js';
@@ -12,35 +11,16 @@ import { collectReachable, pathSelected } from '../snapshot.js';
 import { decodeTree } from '../tree.js';
 import type { Reporter } from '../events.js';
 import type { VersionRecord } from '../version.js';
-import type { HttpStore } from '../remote/http-store.js';
 import type { FileStore } from './file-store.js';
-import type { ObjectWriter, Store, VersionDraft } from './store.js';
+import type { ObjectWriter, Remote, Store, VersionDraft } from './store.js';
 
-/** Below this many bytes a second stream costs more (a request, slow start) than it gains. */
-const STREAM_MIN_BYTES = 16 * 1024 * 1024;
-const MAX_STREAMS = Math.max(1, Math.min(16, Number(process.env.ELTON_STREAMS ?? 4) || 4));
 /** Objects at least this big are verified on the thread pool while the stream goes on. */
 const ASYNC_VERIFY_BYTES = 64 * 1024;
-/** Bytes of objects being verified at once, per stream: bounds memory whatever the pack size. */
-const VERIFY_WINDOW_BYTES = 32 * 1024 * 1024;
-
-/** Splits ids into at most MAX_STREAMS groups of similar byte counts, one group per parallel stream. */
-export function splitForStreams(ids: string[], sizeOf: (id: string) => number): string[][] {
-  const total = ids.reduce((n, id) => n + sizeOf(id), 0);
-  const k = Math.max(1, Math.min(MAX_STREAMS, Math.ceil(total / STREAM_MIN_BYTES), ids.length));
-  if (k === 1) return ids.length ? [ids] : [];
-  const groups = Array.from({ length: k }, () => ({ ids: [] as string[], bytes: 0 }));
-  for (const id of [...ids].sort((a, b) => sizeOf(b) - sizeOf(a))) {
-    let g = groups[0];
-    for (const h of groups) if (h.bytes < g.bytes) g = h;
-    g.ids.push(id);
-    g.bytes += sizeOf(id);
-  }
-  return groups.map((g) => g.ids);
-}
+/** Bytes of objects being verified at once: bounds memory whatever the pack size. */
+const VERIFY_WINDOW_BYTES = 64 * 1024 * 1024;
 
 export class CachedStore implements Store {
-  constructor(readonly local: FileStore, readonly remote: HttpStore) {}
+  constructor(readonly local: FileStore, readonly remote: Remote) {}
 
   get url(): string { return this.remote.url; }
   get config() { return this.local.config; }
@@ -61,12 +41,11 @@ export class CachedStore implements Store {
     if (!absent.length) return;
     const total = absent.reduce((n, id) => n + (sizes?.get(id) ?? 0), 0);
     let loaded = 0;
-    const groups = splitForStreams(absent, (id) => sizes?.get(id) ?? 4096);
-    await Promise.all(groups.map((group) => this.keep((add) => this.remote.readObjects(group, async (id, data) => {
+    await this.keep((add) => this.remote.readObjects(absent, async (id, data) => {
       await add(id, data);
       loaded += sizes?.get(id) ?? 0;
       if (total) reporter?.({ type: 'progress', phase: 'fetch', loaded, total, unit: 'bytes' });
-    }))));
+    }, sizes));
   }
 
   /** Fetches the trees under `root` that the cache lacks, in one request: the walk stops at the first missing tree on each path. */
@@ -105,9 +84,13 @@ export class CachedStore implements Store {
     const verifying = new Set<Promise<void>>();
     let inFlight = 0;
     let failure: unknown;
+    // Objects may arrive on several parallel streams; the writer takes them one at a time.
+    let queue = Promise.resolve();
     const accept = (id: string, data: Buffer, kind: number) => {
       if (kind !== Kind.chunk && kind !== Kind.tree) throw corrupt(`object ${id} from ${this.url} is not a chunk or a tree`, undefined, { object: id });
-      return writer.add(id, data);
+      const added = queue.then(() => writer.add(id, data));
+      queue = added.catch(() => {});
+      return added;
     };
     try {
       await fetch(async (id, data) => {
@@ -151,7 +134,7 @@ export class CachedStore implements Store {
     return record;
   }
 
-  /** Push: which objects does the remote lack (1 request), send them (1 per stream), issue (1). */
+  /** Push: which objects does the remote lack, send them, issue. */
   async issueVersion(draft: VersionDraft, force: boolean, reporter?: Reporter): Promise<VersionRecord> {
     // The remote holds every object of every version it issued, so the parent's subtrees need no asking.
     let skip = new Set<string>();
@@ -162,25 +145,12 @@ export class CachedStore implements Store {
       } catch { /* the parent's trees are not all cached: ask about everything */ }
     }
     const reach = await collectReachable(this.local, draft.root, skip);
-    const wanted = await this.remote.missing([...reach.trees, ...reach.chunks.keys()]);
-    if (wanted.size) await this.send([...wanted], reporter);
-    const record = await this.remote.issueVersion(draft, force);
+    const ids = [...reach.trees, ...reach.chunks.keys()];
+    const wanted = await this.remote.missing(ids);
+    if (wanted.size) await this.remote.send([...wanted], this.local, reporter);
+    const record = await this.remote.issueVersion(draft, force, { ids, parentToo: skip.size > 0 });
     await this.local.createVersion(record);
     return record;
-  }
-
-  private async send(ids: string[], reporter?: Reporter): Promise<void> {
-    const lengths = new Map<string, number>();
-    for (const id of ids) lengths.set(id, (await this.local.locate(id))?.length ?? 0);
-    const total = [...lengths.values()].reduce((a, b) => a + b, 0);
-    let loaded = 0;
-    await Promise.all(splitForStreams(ids, (id) => lengths.get(id)!).map((group) => this.remote.upload(async (add) => {
-      await this.local.readObjects(group, async (id, data) => {
-        await add(id, data);
-        loaded += data.length;
-        reporter?.({ type: 'progress', phase: 'push', loaded, total, unit: 'bytes' });
-      });
-    })));
   }
 
   async close(): Promise<void> {

@@ -6,9 +6,11 @@ import { statSync } from 'node:fs';
 import { hasCode, usage } from '../errors.js';
 import { DEFAULT_CHUNKER } from '../chunker.js';
 import { HttpStore } from '../remote/http-store.js';
+import { S3Store } from '../remote/s3-store.js';
+import { formatS3Url, isS3Url, parseS3Url, type S3Settings } from '../remote/s3-client.js';
 import { CachedStore } from './cached-store.js';
 import { FileStore } from './file-store.js';
-import { STORE_FORMAT, type Store, type StoreConfig } from './store.js';
+import { STORE_FORMAT, type Remote, type Store, type StoreConfig } from './store.js';
 
 export interface OpenOptions {
   /** Where a remote store keeps what it fetched and what it stages for a push (required for http remotes). */
@@ -18,6 +20,8 @@ export interface OpenOptions {
 }
 
 export const isHttpUrl = (url: string) => /^https?:\/\//i.test(url);
+/** Remotes reached over the network, fronted by a local cache. */
+export const isNetworkUrl = (url: string) => isHttpUrl(url) || isS3Url(url);
 
 export function defaultStoreConfig(): StoreConfig {
   return {
@@ -33,7 +37,13 @@ export function defaultStoreConfig(): StoreConfig {
  * Normalizes what a user typed as a remote: file:// URLs stay, a plain path becomes one,
  * and a path to a workspace means that workspace's embedded store.
  */
-export function normalizeRemote(text: string, cwd = process.cwd()): string {
+export function normalizeRemote(text: string, cwd = process.cwd(), s3?: S3Settings): string {
+  const given = Object.entries(s3 ?? {}).filter(([, v]) => v !== undefined);
+  if (given.length && !isS3Url(text)) throw usage(`S3 settings (${given.map(([k]) => k).join(', ')}) apply only to an s3:// remote, not "${text}"`);
+  if (isS3Url(text)) {
+    const target = parseS3Url(text);
+    return formatS3Url({ ...target, settings: { ...target.settings, ...Object.fromEntries(given) } });
+  }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
     if (isHttpUrl(text)) {
       let url: URL;
@@ -43,7 +53,7 @@ export function normalizeRemote(text: string, cwd = process.cwd()): string {
       return url.origin;
     }
     if (!text.startsWith('file://')) {
-      throw usage(`unsupported remote "${text}"`, 'a remote is file:///PATH, http(s)://HOST:PORT (an elton master), or a workspace path');
+      throw usage(`unsupported remote "${text}"`, 'a remote is file:///PATH, http(s)://HOST:PORT (an elton master), s3://BUCKET/PREFIX, or a workspace path');
     }
     return text;
   }
@@ -54,21 +64,30 @@ export function normalizeRemote(text: string, cwd = process.cwd()): string {
   return pathToFileURL(abs).href;
 }
 
-/** An http(s) remote is a master fronted by a local cache, which is created with the master's config on first use. */
-async function openRemote(url: string, opts: OpenOptions): Promise<Store> {
-  if (!opts.cacheDir) throw new Error('internal: an http remote needs a cache directory');
+/**
+ * A network remote (a master, a bucket) is fronted by a local cache, which is created with the
+ * remote's config on first use. With the cache in place, nothing is asked of the remote until
+ * it is needed: an offline commit works.
+ */
+async function openRemote(url: string, opts: OpenOptions, create?: StoreConfig): Promise<Store> {
+  if (!opts.cacheDir) throw new Error('internal: a network remote needs a cache directory');
+  const cacheDir = opts.cacheDir;
   const client = { token: process.env.ELTON_TOKEN || opts.token, caFile: process.env.ELTON_CA_FILE || undefined };
+  const indexCache = join(cacheDir, 'remote-index');
   let local: FileStore | undefined;
   try {
-    local = await FileStore.open(opts.cacheDir);
+    local = await FileStore.open(cacheDir);
   } catch (err) {
     if (!hasCode(err, 'E_NOT_FOUND')) throw err;
   }
-  // With the cache in place, nothing is asked of the master until it is needed: an offline commit works.
-  if (local) return new CachedStore(local, HttpStore.withConfig(url, client, local.config));
-  const remote = await HttpStore.connect(url, client);
+  if (local) {
+    return new CachedStore(local, isS3Url(url) ? S3Store.withConfig(url, local.config, indexCache) : HttpStore.withConfig(url, client, local.config));
+  }
+  let remote: Remote;
+  if (isS3Url(url)) remote = create ? await S3Store.create(url, create, indexCache) : await S3Store.connect(url, indexCache);
+  else remote = await HttpStore.connect(url, client);
   try {
-    return new CachedStore(await FileStore.create(opts.cacheDir, remote.config), remote);
+    return new CachedStore(await FileStore.create(cacheDir, remote.config), remote);
   } catch (err) {
     await remote.close();
     throw err;
@@ -76,11 +95,11 @@ async function openRemote(url: string, opts: OpenOptions): Promise<Store> {
 }
 
 export async function openStore(url: string, opts: OpenOptions = {}): Promise<Store> {
-  if (isHttpUrl(url)) return openRemote(url, opts);
+  if (isNetworkUrl(url)) return openRemote(url, opts);
   return FileStore.open(FileStore.pathFromUrl(url));
 }
 
 export async function createStore(url: string, opts: OpenOptions = {}, config = defaultStoreConfig()): Promise<Store> {
-  if (isHttpUrl(url)) return openRemote(url, opts);
+  if (isNetworkUrl(url)) return openRemote(url, opts, config);
   return FileStore.create(FileStore.pathFromUrl(url), config);
 }

@@ -69,4 +69,42 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/** Where a remote reads the objects it sends: the local store in front of it. */
+export interface ObjectSource {
+  /** The encoded length of an object, if held. */
+  locate(id: string): Promise<{ length: number } | undefined>;
+  readObjects(ids: Iterable<string>, onObject: (id: string, data: Buffer) => void | Promise<void>): Promise<void>;
+}
+
+/**
+ * What a commit's version covers, for remotes that record where its objects live (S3): `ids`
+ * are reachable from the draft's root; when `parentToo`, everything else it reaches is under
+ * the parent version's root.
+ */
+export interface VersionContents { ids: string[]; parentToo: boolean }
+
+/**
+ * A store reached over the network (a master, a bucket). It sits behind a CachedStore, which
+ * keeps what it fetches, stages commits locally and hands them over through `send`.
+ */
+export interface Remote {
+  readonly url: string;
+  readonly config: StoreConfig;
+  readonly transfer: Transfer;
+  missing(ids: Iterable<string>): Promise<Set<string>>;
+  /** Makes these objects, read from `source`, durable at the remote, in as few requests as it allows. */
+  send(ids: string[], source: ObjectSource, reporter?: Reporter): Promise<void>;
+  /** Fetches objects in any order; `sizes` (plain bytes per id) helps split the work into parallel streams. */
+  readObjects(ids: Iterable<string>, onObject: (id: string, data: Buffer) => void | Promise<void>, sizes?: Map<string, number>): Promise<void>;
+  /** The tree objects beneath each root (at its path), along the selected paths. */
+  readTrees(roots: Array<{ id: string; path: string }>, prefixes: string[] | undefined, onObject: (id: string, data: Buffer) => void | Promise<void>): Promise<void>;
+  listTrees(): Promise<string[]>;
+  listVersions(tree: string): Promise<number[]>;
+  latestVersion(tree: string): Promise<number>;
+  readVersion(tree: string, version: number): Promise<VersionRecord>;
+  /** As Store.issueVersion, once every object of the draft has been sent. */
+  issueVersion(draft: VersionDraft, force: boolean, contents: VersionContents): Promise<VersionRecord>;
+  close(): Promise<void>;
+}
+
 export const noTransfer = (): Transfer => ({ requests: 0, bytesUp: 0, bytesDown: 0 });

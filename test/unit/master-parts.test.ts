@@ -4,7 +4,7 @@ import { strict as assert } from 'node:assert';
 import { TokenTable } from '../../src/master/tokens.js';
 import { parseListen } from '../../src/app/master.js';
 import { decodeIds, encodeIds, DEFAULT_PORT } from '../../src/remote/wire.js';
-import { splitForStreams } from '../../src/store/cached-store.js';
+import { splitForStreams } from '../../src/remote/streams.js';
 import { expectEltonError, pseudoRandom } from '../helpers.js';
 
 describe('unit: master parts', () => {

@@ -1,0 +1,474 @@
+// A bucket as a Remote: data packs, index objects, version envelopes issued by conditional PUT.
+//
+// Bucket layout under the prefix (docs/format.md, "S3 stores"):
+//   config                      store config record
+//   data/<P>.tar                data packs (chunks), 16-64 MiB, plain ustar
+//   index/<H>                   one index object per push: where its objects live, its trees inline
+//   versions/<tree>/<v>         version envelopes, v zero-padded to 10 digits, created with If-None-Match: *
+//
+// S3 bills per request and each request costs a round trip, so nothing is done per object:
+// a push is one LIST, one PUT per pack, one index PUT and the version's LIST + PUT; a cold read
+// of one file is the version envelope, the index objects it names, and one ranged GET.
+
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import {
+  GetObjectCommand, PutObjectCommand, ListObjectsV2Command, CreateMultipartUploadCommand,
+  UploadPartCommand, CompleteMultipartUploadCommand, AbortMultipartUploadCommand, type StorageClass,
+} from '@aws-sdk/client-s3';
+import { corrupt, notFound, staleParent } from '../errors.js';
+import { decodeObject, Kind } from '../object.js';
+import { decodeTree } from '../tree.js';
+import { pathSelected } from '../snapshot.js';
+import { writeFileAtomic } from '../lib/atomic.js';
+import { decodeStoreConfig, encodeStoreConfig } from '../store/file-store.js';
+import type { Reporter } from '../events.js';
+import type { ObjectSource, Remote, StoreConfig, VersionContents, VersionDraft } from '../store/store.js';
+import type { VersionRecord } from '../version.js';
+import { decodeEnvelope, decodeIndexObject, encodeEnvelope, encodeIndexObject, INLINE, type IndexEntry, type IndexObject } from './s3-index.js';
+import { effectiveSettings, formatS3Url, parseS3Url, s3Client, s3ErrorName, s3Status, translateS3Error, type MeteredS3, type S3Target } from './s3-client.js';
+import { tarEntry, TAR_END } from './wire.js';
+import { MAX_STREAMS } from './streams.js';
+import { isTreeName } from '../ref.js';
+
+const MIB = 1024 * 1024;
+const envMib = (name: string, fallback: number) => Math.max(5, Number(process.env[name] ?? fallback) || fallback) * MIB;
+/** Packs close at this size: big enough that requests are few, small enough that a failed PUT costs little to redo. */
+const PACK_BYTES = envMib('ELTON_S3_PACK_MIB', 32);
+/** Packs above this go up in parts, in parallel; below it one PUT is one request. */
+const MULTIPART_BYTES = envMib('ELTON_S3_MULTIPART_MIB', 64);
+const PART_BYTES = 16 * MIB;
+/** Ranges of one pack closer than this are read in one GET: at 250 ms RTT a request costs more than a megabyte. */
+const RANGE_GAP = 1 * MIB;
+const RANGE_SPAN = 16 * MIB;
+/** GETs in flight at once. */
+const READ_PARALLEL = 2 * MAX_STREAMS;
+const VERSION_DIGITS = 10;
+
+interface Located { index: IndexObject; entry: IndexEntry }
+
+const sha256 = (parts: Buffer[]) => {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  return h.digest('hex');
+};
+
+/** Runs `work` over items with at most `limit` in flight. */
+async function eachLimited<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const lane = async () => {
+    while (!failed && next < items.length) {
+      const item = items[next++];
+      try { await work(item); } catch (err) { failed = true; throw err; }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+}
+
+export class S3Store implements Remote {
+  private readonly where = new Map<string, Located>();
+  private readonly loaded = new Map<string, IndexObject>();
+  /** Index objects named by version envelopes read so far: loaded before anything is looked up. */
+  private readonly named = new Set<string>();
+  private readonly envelopes = new Map<string, string[]>();
+
+  private constructor(
+    private readonly target: S3Target,
+    private readonly s3: MeteredS3,
+    readonly config: StoreConfig,
+    /** Where index objects are kept once fetched (they are immutable); none for a throwaway open. */
+    private readonly indexCache: string | undefined,
+  ) {}
+
+  get url(): string { return formatS3Url(this.target); }
+  get transfer() { return this.s3.transfer; }
+  private get bucket(): string { return this.target.bucket; }
+
+  private key(rest: string): string { return this.target.prefix ? `${this.target.prefix}/${rest}` : rest; }
+  private versionKey(tree: string, version: number): string { return this.key(`versions/${tree}/${String(version).padStart(VERSION_DIGITS, '0')}`); }
+
+  private static client(url: string): { target: S3Target; s3: MeteredS3 } {
+    const target = parseS3Url(url);
+    return { target, s3: s3Client(effectiveSettings(target.settings)) };
+  }
+
+  /** A bucket whose store config is already known (kept in the local cache): no request until one is needed. */
+  static withConfig(url: string, config: StoreConfig, indexCache?: string): S3Store {
+    const { target, s3 } = S3Store.client(url);
+    return new S3Store(target, s3, config, indexCache);
+  }
+
+  /** Reads the store config from the bucket (one request). */
+  static async connect(url: string, indexCache?: string): Promise<S3Store> {
+    const { target, s3 } = S3Store.client(url);
+    const probe = new S3Store(target, s3, undefined as unknown as StoreConfig, indexCache);
+    try {
+      const data = await probe.get('config');
+      if (!data) throw notFound(`elton store at ${probe.url}`, `create it with \`elton init --remote ${probe.url}\` (or commit to it from a workspace)`);
+      return new S3Store(target, s3, decodeStoreConfig(data, probe.url), indexCache);
+    } catch (err) {
+      s3.close();
+      throw err;
+    }
+  }
+
+  /** Creates the store in the bucket with `config`, or opens the one already there. */
+  static async create(url: string, config: StoreConfig, indexCache?: string): Promise<S3Store> {
+    const { target, s3 } = S3Store.client(url);
+    const store = new S3Store(target, s3, config, indexCache);
+    try {
+      const existing = await store.get('config');
+      if (existing) return new S3Store(target, s3, decodeStoreConfig(existing, store.url), indexCache);
+      if (await store.putIfAbsent(store.key('config'), encodeStoreConfig(config))) return store;
+      const winner = await store.get('config');
+      return new S3Store(target, s3, decodeStoreConfig(winner!, store.url), indexCache);
+    } catch (err) {
+      s3.close();
+      throw err;
+    }
+  }
+
+  // --- requests -------------------------------------------------------------------------------
+
+  private fail(err: unknown): Error {
+    return translateS3Error(err, this.url, this.bucket);
+  }
+
+  /** GETs an object under the prefix; undefined if it does not exist. */
+  private async get(rest: string, range?: { start: number; end: number }): Promise<Buffer | undefined> {
+    try {
+      const res = await this.s3.client.send(new GetObjectCommand({
+        Bucket: this.bucket, Key: this.key(rest), Range: range ? `bytes=${range.start}-${range.end - 1}` : undefined,
+      }));
+      return Buffer.from(await res.Body!.transformToByteArray());
+    } catch (err) {
+      if (s3ErrorName(err) === 'NoSuchKey' || (s3Status(err) === 404 && s3ErrorName(err) !== 'NoSuchBucket')) return undefined;
+      throw this.fail(err);
+    }
+  }
+
+  private async put(key: string, body: Buffer): Promise<void> {
+    try {
+      await this.s3.client.send(new PutObjectCommand({
+        Bucket: this.bucket, Key: key, Body: body, ContentLength: body.length,
+        StorageClass: this.storageClassFor(key),
+      }));
+    } catch (err) {
+      throw this.fail(err);
+    }
+  }
+
+  /** Data packs may go to a cheaper class; metadata stays STANDARD, because it is read on every cold access. */
+  private storageClassFor(key: string): StorageClass | undefined {
+    const cls = effectiveSettings(this.target.settings).storageClass;
+    return cls && key.startsWith(this.key('data/')) ? cls as StorageClass : undefined;
+  }
+
+  /**
+   * Creates `key` only if it does not exist (If-None-Match: *). False if it exists. A retried
+   * attempt whose first try did land finds its own bytes there, which counts as created.
+   */
+  private async putIfAbsent(key: string, body: Buffer): Promise<boolean> {
+    try {
+      await this.s3.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: body.length, IfNoneMatch: '*' }));
+      return true;
+    } catch (err) {
+      // 412: the key exists. 409: another conditional write to it is in progress (AWS).
+      if (s3Status(err) !== 412 && s3Status(err) !== 409) throw this.fail(err);
+    }
+    const rest = key.slice(this.target.prefix ? this.target.prefix.length + 1 : 0);
+    const there = await this.get(rest);
+    return !!there && there.equals(body);
+  }
+
+  private async putLarge(key: string, parts: Buffer[], size: number): Promise<void> {
+    if (size <= MULTIPART_BYTES) return this.put(key, Buffer.concat(parts, size));
+    const body = Buffer.concat(parts, size);
+    let uploadId: string | undefined;
+    try {
+      const created = await this.s3.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, StorageClass: this.storageClassFor(key) }));
+      uploadId = created.UploadId!;
+      const slices = Array.from({ length: Math.ceil(size / PART_BYTES) }, (_, i) => i);
+      const etags: string[] = [];
+      await eachLimited(slices, MAX_STREAMS, async (i) => {
+        const part = body.subarray(i * PART_BYTES, Math.min(size, (i + 1) * PART_BYTES));
+        const res = await this.s3.client.send(new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: i + 1, Body: part, ContentLength: part.length }));
+        etags[i] = res.ETag!;
+      });
+      await this.s3.client.send(new CompleteMultipartUploadCommand({
+        Bucket: this.bucket, Key: key, UploadId: uploadId,
+        MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
+      }));
+    } catch (err) {
+      if (uploadId) await this.s3.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId })).catch(() => {});
+      throw this.fail(err);
+    }
+  }
+
+  /** Every key under `rest` (one request per 1,000 keys), or the common prefixes one level down with `delimiter`. */
+  private async list(rest: string, delimiter?: string): Promise<string[]> {
+    const prefix = this.key(rest);
+    const out: string[] = [];
+    let token: string | undefined;
+    try {
+      do {
+        const res = await this.s3.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: delimiter, ContinuationToken: token }));
+        if (delimiter) for (const p of res.CommonPrefixes ?? []) out.push(p.Prefix!.slice(prefix.length, -delimiter.length));
+        else for (const o of res.Contents ?? []) out.push(o.Key!.slice(prefix.length));
+        token = res.IsTruncated ? res.NextContinuationToken : undefined;
+      } while (token);
+    } catch (err) {
+      throw this.fail(err);
+    }
+    return out;
+  }
+
+  // --- the index ------------------------------------------------------------------------------
+
+  private learn(index: IndexObject): void {
+    if (this.loaded.has(index.hash)) return;
+    this.loaded.set(index.hash, index);
+    for (const entry of index.entries) if (!this.where.has(entry.id)) this.where.set(entry.id, { index, entry });
+  }
+
+  /** Loads index objects: from the local cache if kept there, else one GET each, in parallel. */
+  private async loadIndexes(hashes: Iterable<string>): Promise<void> {
+    const todo = [...new Set(hashes)].filter((h) => !this.loaded.has(h));
+    await eachLimited(todo, READ_PARALLEL, async (hash) => {
+      const cached = this.indexCache ? await fsp.readFile(join(this.indexCache, hash)).catch(() => undefined) : undefined;
+      if (cached) {
+        try {
+          this.learn(decodeIndexObject(cached, hash));
+          return;
+        } catch { /* a damaged cache file: fetch it again */ }
+      }
+      const bytes = await this.get(`index/${hash}`);
+      if (!bytes) throw notFound(`index object ${hash} in ${this.url}`, 'the bucket is missing metadata; push the data again from a workspace that has it', { object: hash });
+      this.learn(decodeIndexObject(bytes, hash));
+      await this.keepIndex(hash, bytes);
+    });
+  }
+
+  private async keepIndex(hash: string, bytes: Buffer): Promise<void> {
+    if (!this.indexCache) return;
+    await fsp.mkdir(this.indexCache, { recursive: true });
+    await writeFileAtomic(join(this.indexCache, hash), bytes);
+  }
+
+  /** The whole bucket's index: one LIST, then the index objects not seen yet. */
+  private async loadAll(): Promise<void> {
+    await this.loadIndexes(await this.list('index/'));
+  }
+
+  /** Where each id lives: first in what the versions read so far name, then in the whole bucket. */
+  private async locate(ids: string[]): Promise<Map<string, Located>> {
+    await this.loadIndexes(this.named);
+    if (ids.some((id) => !this.where.has(id))) await this.loadAll();
+    const out = new Map<string, Located>();
+    for (const id of ids) {
+      const at = this.where.get(id);
+      if (!at) throw notFound(`object ${id} in ${this.url}`, 'the bucket lacks data of this version; push it again from a workspace that has it', { object: id });
+      out.set(id, at);
+    }
+    return out;
+  }
+
+  async missing(ids: Iterable<string>): Promise<Set<string>> {
+    await this.loadAll();
+    const out = new Set<string>();
+    for (const id of ids) if (!this.where.has(id)) out.add(id);
+    return out;
+  }
+
+  // --- writing --------------------------------------------------------------------------------
+
+  /**
+   * Chunks go into data packs, uploaded as each fills (at most MAX_STREAMS at once); trees go
+   * inline into the push's index object, which is written last, once every pack is durable.
+   */
+  async send(ids: string[], source: ObjectSource, reporter?: Reporter): Promise<void> {
+    let total = 0;
+    for (const id of ids) total += (await source.locate(id))?.length ?? 0;
+    let sent = 0;
+    const packs: string[] = [];
+    const entries: IndexEntry[] = [];
+    const inline: Buffer[] = [];
+    let inlineBytes = 0;
+    let parts: Buffer[] = [];
+    let packEntries: IndexEntry[] = [];
+    let size = 0;
+    const uploads = new Set<Promise<void>>();
+    let failure: unknown;
+
+    const seal = async () => {
+      if (!packEntries.length) return;
+      parts.push(TAR_END);
+      size += TAR_END.length;
+      const body = parts;
+      const bytes = size;
+      const id = sha256(body);
+      const number = packs.length;
+      packs.push(id);
+      for (const e of packEntries) entries.push({ ...e, pack: number });
+      parts = [];
+      packEntries = [];
+      size = 0;
+      while (uploads.size >= MAX_STREAMS) await Promise.race(uploads);
+      if (failure) throw failure;
+      const p: Promise<void> = this.putLarge(this.key(`data/${id}.tar`), body, bytes)
+        .then(() => {
+          sent += bytes;
+          reporter?.({ type: 'progress', phase: 'push', loaded: Math.min(sent, total), total, unit: 'bytes' });
+        })
+        .catch((err) => { failure ??= err; })
+        .finally(() => uploads.delete(p));
+      uploads.add(p);
+    };
+
+    await source.readObjects(ids, async (id, data) => {
+      if (data[4] === Kind.tree) {
+        entries.push({ id, pack: INLINE, offset: inlineBytes, length: data.length });
+        inline.push(data);
+        inlineBytes += data.length;
+        return;
+      }
+      const [header, ...rest] = tarEntry(id, data);
+      packEntries.push({ id, pack: 0, offset: size + header.length, length: data.length });
+      parts.push(header, ...rest);
+      for (const b of [header, ...rest]) size += b.length;
+      if (size >= PACK_BYTES) await seal();
+    });
+    await seal();
+    await Promise.all(uploads);
+    if (failure) throw failure;
+    const { hash, bytes } = encodeIndexObject(packs, entries, Buffer.concat(inline, inlineBytes));
+    await this.put(this.key(`index/${hash}`), bytes);
+    this.learn(decodeIndexObject(bytes, hash));
+    await this.keepIndex(hash, bytes);
+  }
+
+  /**
+   * Latest + 1, created with a conditional PUT. Losing the race (412) means another writer
+   * took that number: the stale-parent policy decides, exactly as for every other store.
+   */
+  async issueVersion(draft: VersionDraft, force: boolean, contents: VersionContents): Promise<VersionRecord> {
+    const indexes = new Set<string>();
+    for (const at of (await this.locate(contents.ids)).values()) indexes.add(at.index.hash);
+    if (contents.parentToo && draft.parent !== null) {
+      for (const h of await this.indexesOf(draft.tree, draft.parent)) indexes.add(h);
+    }
+    for (;;) {
+      const latest = await this.latestVersion(draft.tree);
+      if (latest !== (draft.parent ?? 0) && !force) throw staleParent(draft.tree, latest, draft.parent);
+      const record: VersionRecord = { ...draft, version: latest + 1 };
+      const envelope = encodeEnvelope(record, indexes);
+      if (await this.putIfAbsent(this.versionKey(draft.tree, record.version), envelope)) {
+        this.envelopes.set(`${record.tree}@${record.version}`, [...indexes]);
+        return record;
+      }
+    }
+  }
+
+  private async indexesOf(tree: string, version: number): Promise<string[]> {
+    const known = this.envelopes.get(`${tree}@${version}`);
+    if (known) return known;
+    await this.readVersion(tree, version);
+    return this.envelopes.get(`${tree}@${version}`)!;
+  }
+
+  // --- reading --------------------------------------------------------------------------------
+
+  async readVersion(tree: string, version: number): Promise<VersionRecord> {
+    const bytes = await this.get(`versions/${tree}/${String(version).padStart(VERSION_DIGITS, '0')}`);
+    if (!bytes) throw notFound(`version ${tree}@${version}`, `run \`elton log ${tree}\` to see the versions that exist`);
+    const { record, indexes } = decodeEnvelope(bytes, tree, version);
+    this.envelopes.set(`${tree}@${version}`, indexes);
+    for (const h of indexes) this.named.add(h);
+    return record;
+  }
+
+  async listTrees(): Promise<string[]> {
+    return (await this.list('versions/', '/')).filter(isTreeName).sort();
+  }
+
+  async listVersions(tree: string): Promise<number[]> {
+    return (await this.list(`versions/${tree}/`))
+      .filter((k) => /^[0-9]+$/.test(k) && k.length === VERSION_DIGITS)
+      .map(Number).filter((v) => v > 0).sort((a, b) => a - b);
+  }
+
+  async latestVersion(tree: string): Promise<number> {
+    const versions = await this.listVersions(tree);
+    return versions.length ? versions[versions.length - 1] : 0;
+  }
+
+  /** The trees beneath the roots come from index objects, never from data packs. */
+  async readTrees(roots: Array<{ id: string; path: string }>, prefixes: string[] | undefined, onObject: (id: string, data: Buffer) => void | Promise<void>): Promise<void> {
+    const sent = new Set<string>();
+    let level = roots;
+    while (level.length) {
+      const located = await this.locate([...new Set(level.map((r) => r.id))]);
+      const next: Array<{ id: string; path: string }> = [];
+      for (const { id, path } of level) {
+        const data = this.inlineData(located.get(id)!, id);
+        if (!sent.has(id)) {
+          sent.add(id);
+          await onObject(id, data);
+        }
+        for (const e of decodeTree(decodeObject(data, `tree ${id}`, id).plain, id).entries) {
+          if (e.type !== 'dir') continue;
+          const child = path ? `${path}/${e.name}` : e.name;
+          if (pathSelected(child, prefixes)) next.push({ id: e.tree, path: child });
+        }
+      }
+      level = next;
+    }
+  }
+
+  private inlineData(at: Located, id: string): Buffer {
+    if (at.entry.pack !== INLINE) throw corrupt(`tree ${id} is stored in a data pack of ${this.url}, not in its index object`, undefined, { object: id });
+    return at.index.inline.subarray(at.entry.offset, at.entry.offset + at.entry.length);
+  }
+
+  /** Inline objects at once; packed ones by ranged GETs, neighbours merged, at most READ_PARALLEL at once. */
+  async readObjects(ids: Iterable<string>, onObject: (id: string, data: Buffer) => void | Promise<void>): Promise<void> {
+    const located = await this.locate([...new Set(ids)]);
+    const byPack = new Map<string, Array<{ id: string; offset: number; length: number }>>();
+    for (const [id, at] of located) {
+      if (at.entry.pack === INLINE) {
+        await onObject(id, this.inlineData(at, id));
+        continue;
+      }
+      const pack = at.index.packs[at.entry.pack];
+      const list = byPack.get(pack) ?? [];
+      list.push({ id, offset: at.entry.offset, length: at.entry.length });
+      byPack.set(pack, list);
+    }
+    const ranges: Array<{ pack: string; start: number; end: number; objects: Array<{ id: string; offset: number; length: number }> }> = [];
+    for (const [pack, list] of byPack) {
+      list.sort((a, b) => a.offset - b.offset);
+      let current: (typeof ranges)[number] | undefined;
+      for (const o of list) {
+        if (current && o.offset - current.end <= RANGE_GAP && o.offset + o.length - current.start <= RANGE_SPAN) {
+          current.end = Math.max(current.end, o.offset + o.length);
+          current.objects.push(o);
+        } else {
+          current = { pack, start: o.offset, end: o.offset + o.length, objects: [o] };
+          ranges.push(current);
+        }
+      }
+    }
+    await eachLimited(ranges, READ_PARALLEL, async (r) => {
+      const data = await this.get(`data/${r.pack}.tar`, r);
+      if (!data) throw notFound(`pack ${r.pack} in ${this.url}`, 'the bucket lacks data of this version; push it again from a workspace that has it', { object: r.objects[0].id });
+      if (data.length !== r.end - r.start) throw corrupt(`pack ${r.pack} in ${this.url} is shorter than its index says`, undefined, { object: r.objects[0].id });
+      for (const o of r.objects) await onObject(o.id, data.subarray(o.offset - r.start, o.offset - r.start + o.length));
+    });
+  }
+
+  async close(): Promise<void> {
+    this.s3.close();
+  }
+}
