@@ -2,7 +2,7 @@
 
 import { hostname, userInfo } from 'node:os';
 import * as fs from 'node:fs';
-import { hasCode, usage } from '../errors.js';
+import { EltonError, hasCode, usage } from '../errors.js';
 import { buildTrees, encodeTreeObject } from '../snapshot.js';
 import { formatRef } from '../ref.js';
 import type { Store, Transfer, VersionDraft } from '../store/store.js';
@@ -44,6 +44,9 @@ export interface Issued { record: VersionRecord | null; reason?: string }
  * Has the store issue a pending commit's version and moves HEAD to it. A remote that cannot be
  * reached leaves the commit pending (and says why); any other refusal is thrown, the draft kept.
  */
+const keptPending = (err: EltonError) => new EltonError(err.code, err.message, err.exitCode,
+  `the commit is kept as pending: \`elton push\` sends it (only what did not get there); ${err.hint ?? ''}`.trim(), err.details, { cause: err });
+
 export async function issuePending(ws: Workspace, store: Store, pending: PendingCommit, reporter: Reporter): Promise<Issued> {
   const { force, ...draft } = pending;
   let record: VersionRecord;
@@ -148,6 +151,8 @@ export async function commit(opts: CommitOptions, deps: Deps): Promise<CommitRes
       // The stat cache is saved first: these files are stored whether or not the version is issued now.
       await work.cache.save(ws);
       const issued = await issuePending(ws, store, pending, reporter).catch(async (err) => {
+        // A remote that failed (after its retries) refused nothing: the commit stays pending for `push`.
+        if (hasCode(err, 'E_REMOTE')) throw keptPending(err);
         // Refused (a stale parent, say): nothing is recorded, as with any refused commit.
         await ws.clearPending();
         throw err;

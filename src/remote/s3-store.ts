@@ -22,6 +22,7 @@ import { decodeObject, Kind } from '../object.js';
 import { decodeTree } from '../tree.js';
 import { pathSelected } from '../snapshot.js';
 import { writeFileAtomic } from '../lib/atomic.js';
+import { decodeIndex, encodeIndex } from '../store/pack.js';
 import { decodeStoreConfig, encodeStoreConfig } from '../store/file-store.js';
 import type { Reporter } from '../events.js';
 import type { ObjectSource, Remote, StoreConfig, VersionContents, VersionDraft } from '../store/store.js';
@@ -38,7 +39,7 @@ const envMib = (name: string, fallback: number) => Math.max(5, Number(process.en
 const PACK_BYTES = envMib('ELTON_S3_PACK_MIB', 32);
 /** Packs above this go up in parts, in parallel; below it one PUT is one request. */
 const MULTIPART_BYTES = envMib('ELTON_S3_MULTIPART_MIB', 64);
-const PART_BYTES = 16 * MIB;
+const PART_BYTES = envMib('ELTON_S3_PART_MIB', 16);
 /** Ranges of one pack closer than this are read in one GET: at 250 ms RTT a request costs more than a megabyte. */
 const RANGE_GAP = 1 * MIB;
 const RANGE_SPAN = 16 * MIB;
@@ -276,6 +277,7 @@ export class S3Store implements Remote {
   }
 
   async missing(ids: Iterable<string>): Promise<Set<string>> {
+    await this.adoptUnindexed();
     await this.loadAll();
     const out = new Set<string>();
     for (const id of ids) if (!this.where.has(id)) out.add(id);
@@ -283,6 +285,45 @@ export class S3Store implements Remote {
   }
 
   // --- writing --------------------------------------------------------------------------------
+
+  /** Packs uploaded by a push that did not reach its index object; see adoptUnindexed. */
+  private get journal(): string | undefined { return this.indexCache && join(this.indexCache, 'unindexed'); }
+
+  /**
+   * A push killed between its pack PUTs and its index PUT leaves packs the bucket cannot find.
+   * Each pack's entries are journaled locally once its PUT succeeds, so the next push from this
+   * cache confirms which of them the bucket holds (one LIST) and indexes those (one PUT)
+   * instead of uploading them again.
+   */
+  private async adoptUnindexed(): Promise<void> {
+    const dir = this.journal;
+    const names = dir ? (await fsp.readdir(dir).catch(() => [] as string[])).filter((n) => /^[0-9a-f]{64}\.idx$/.test(n)) : [];
+    if (!dir || !names.length) return;
+    const held = new Set(await this.list('data/'));
+    const packs: string[] = [];
+    const entries: IndexEntry[] = [];
+    for (const name of names) {
+      const pack = name.slice(0, 64);
+      if (!held.has(`${pack}.tar`)) continue;
+      let list;
+      try { list = decodeIndex(await fsp.readFile(join(dir, name)), name); } catch { continue; }
+      for (const e of list) entries.push({ ...e, pack: packs.length });
+      packs.push(pack);
+    }
+    if (packs.length) {
+      const { hash, bytes } = encodeIndexObject(packs, entries, Buffer.alloc(0));
+      await this.put(this.key(`index/${hash}`), bytes);
+      this.learn(decodeIndexObject(bytes, hash));
+      await this.keepIndex(hash, bytes);
+    }
+    await Promise.all(names.map((n) => fsp.rm(join(dir, n), { force: true })));
+  }
+
+  private async journalPack(pack: string, entries: IndexEntry[]): Promise<void> {
+    if (!this.journal) return;
+    await fsp.mkdir(this.journal, { recursive: true });
+    await writeFileAtomic(join(this.journal, `${pack}.idx`), encodeIndex(entries));
+  }
 
   /**
    * Chunks go into data packs, uploaded as each fills (at most MAX_STREAMS at once); trees go
@@ -311,13 +352,15 @@ export class S3Store implements Remote {
       const id = sha256(body);
       const number = packs.length;
       packs.push(id);
-      for (const e of packEntries) entries.push({ ...e, pack: number });
+      const own = packEntries;
+      for (const e of own) entries.push({ ...e, pack: number });
       parts = [];
       packEntries = [];
       size = 0;
       while (uploads.size >= MAX_STREAMS) await Promise.race(uploads);
       if (failure) throw failure;
       const p: Promise<void> = this.putLarge(this.key(`data/${id}.tar`), body, bytes)
+        .then(() => this.journalPack(id, own))
         .then(() => {
           sent += bytes;
           reporter?.({ type: 'progress', phase: 'push', loaded: Math.min(sent, total), total, unit: 'bytes' });
@@ -347,6 +390,8 @@ export class S3Store implements Remote {
     await this.put(this.key(`index/${hash}`), bytes);
     this.learn(decodeIndexObject(bytes, hash));
     await this.keepIndex(hash, bytes);
+    const journal = this.journal;
+    if (journal) await Promise.all(packs.map((p) => fsp.rm(join(journal, `${p}.idx`), { force: true })));
   }
 
   /**
