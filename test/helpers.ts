@@ -29,7 +29,7 @@ process.on('exit', () => {
 export interface RunResult { code: number; stdout: string; stderr: string; json?: any }
 
 /** Runs `elton ARGS` in `cwd` and parses stdout as JSON when --json was given. */
-export function elton(cwd: string, args: string[], env: Record<string, string> = {}): RunResult {
+export function elton(cwd: string, args: string[], env: Record<string, string | undefined> = {}): RunResult {
   const r = spawnSync(process.execPath, [binPath, ...args], {
     cwd,
     encoding: 'utf8',
@@ -44,7 +44,7 @@ export function elton(cwd: string, args: string[], env: Record<string, string> =
 }
 
 /** Starts `elton ARGS` without waiting (for kill and lock tests). */
-export function eltonChild(cwd: string, args: string[], env: Record<string, string> = {}): ChildProcess {
+export function eltonChild(cwd: string, args: string[], env: Record<string, string | undefined> = {}): ChildProcess {
   return spawn(process.execPath, [binPath, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 

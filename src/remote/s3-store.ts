@@ -14,7 +14,7 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import {
-  GetObjectCommand, PutObjectCommand, ListObjectsV2Command, CreateMultipartUploadCommand,
+  GetObjectCommand, HeadObjectCommand, PutObjectCommand, ListObjectsV2Command, CreateMultipartUploadCommand,
   UploadPartCommand, CompleteMultipartUploadCommand, AbortMultipartUploadCommand, type StorageClass,
 } from '@aws-sdk/client-s3';
 import { corrupt, notFound, staleParent } from '../errors.js';
@@ -146,6 +146,16 @@ export class S3Store implements Remote {
       return Buffer.from(await res.Body!.transformToByteArray());
     } catch (err) {
       if (s3ErrorName(err) === 'NoSuchKey' || (s3Status(err) === 404 && s3ErrorName(err) !== 'NoSuchBucket')) return undefined;
+      throw this.fail(err);
+    }
+  }
+
+  private async exists(rest: string): Promise<boolean> {
+    try {
+      await this.s3.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(rest) }));
+      return true;
+    } catch (err) {
+      if (s3Status(err) === 404 && s3ErrorName(err) !== 'NoSuchBucket') return false;
       throw this.fail(err);
     }
   }
@@ -292,31 +302,33 @@ export class S3Store implements Remote {
   /**
    * A push killed between its pack PUTs and its index PUT leaves packs the bucket cannot find.
    * Each pack's entries are journaled locally once its PUT succeeds, so the next push from this
-   * cache confirms which of them the bucket holds (one LIST) and indexes those (one PUT)
+   * cache confirms that the bucket holds them (a HEAD each) and indexes them (one PUT)
    * instead of uploading them again.
    */
   private async adoptUnindexed(): Promise<void> {
     const dir = this.journal;
-    const names = dir ? (await fsp.readdir(dir).catch(() => [] as string[])).filter((n) => /^[0-9a-f]{64}\.idx$/.test(n)) : [];
-    if (!dir || !names.length) return;
-    const held = new Set(await this.list('data/'));
+    const all = dir ? await fsp.readdir(dir).catch(() => [] as string[]) : [];
+    if (!dir || !all.length) return;
+    const names = all.filter((n) => /^[0-9a-f]{64}\.idx$/.test(n));
     const packs: string[] = [];
     const entries: IndexEntry[] = [];
-    for (const name of names) {
+    await eachLimited(names, READ_PARALLEL, async (name) => {
       const pack = name.slice(0, 64);
-      if (!held.has(`${pack}.tar`)) continue;
       let list;
-      try { list = decodeIndex(await fsp.readFile(join(dir, name)), name); } catch { continue; }
+      try { list = decodeIndex(await fsp.readFile(join(dir, name)), name); } catch { return; }
+      // Journaled only after its PUT succeeded, but the bucket may have been emptied since.
+      if (!(await this.exists(`data/${pack}.tar`))) return;
       for (const e of list) entries.push({ ...e, pack: packs.length });
       packs.push(pack);
-    }
+    });
     if (packs.length) {
       const { hash, bytes } = encodeIndexObject(packs, entries, Buffer.alloc(0));
       await this.put(this.key(`index/${hash}`), bytes);
       this.learn(decodeIndexObject(bytes, hash));
       await this.keepIndex(hash, bytes);
     }
-    await Promise.all(names.map((n) => fsp.rm(join(dir, n), { force: true })));
+    // Everything goes, temp files of a journal write cut short included.
+    await fsp.rm(dir, { recursive: true, force: true });
   }
 
   private async journalPack(pack: string, entries: IndexEntry[]): Promise<void> {

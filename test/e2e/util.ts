@@ -52,7 +52,7 @@ export function assertTextError(r: RunResult, exitCode: number, messageIncludes?
 export interface AsyncRun extends RunResult { signal: NodeJS.Signals | null; startedAt: number; endedAt: number; pid: number }
 
 /** Runs `elton ARGS` as a child process without blocking the event loop. */
-export function eltonAsync(cwd: string, args: string[], env: Record<string, string> = {}): Promise<AsyncRun> & { pid: number; kill(sig?: NodeJS.Signals): void } {
+export function eltonAsync(cwd: string, args: string[], env: Record<string, string | undefined> = {}): Promise<AsyncRun> & { pid: number; kill(sig?: NodeJS.Signals): void } {
   const startedAt = Date.now();
   const child = eltonChild(cwd, args, env);
   let stdout = '';
