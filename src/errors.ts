@@ -67,9 +67,9 @@ export const staleParent = (tree: string, latest: number, parent: number | null)
     { latest, parent },
   );
 
-export const unreachable = (url: string, why: string, cause?: unknown) =>
+export const unreachable = (url: string, why: string, cause?: unknown, check = 'that the master is running and the URL is right (`elton master --help`)') =>
   new EltonError('E_UNREACHABLE', `cannot reach ${url}: ${why}`, EXIT.unreachable,
-    'check that the master is running and the URL is right (`elton master --help`); a commit made meanwhile is kept as pending and `elton push` sends it later',
+    `check ${check}; a commit made meanwhile is kept as pending and \`elton push\` sends it later`,
     { url }, { cause });
 
 export const authError = (message: string, hint: string) => new EltonError('E_AUTH', message, EXIT.auth, hint);

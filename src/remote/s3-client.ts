@@ -81,7 +81,8 @@ export function effectiveSettings(s: S3Settings, env = process.env): S3Settings 
   const pathStyleEnv = env.ELTON_S3_PATH_STYLE ? parseBool(env.ELTON_S3_PATH_STYLE, 'ELTON_S3_PATH_STYLE') : undefined;
   return {
     endpoint,
-    region: s.region ?? (env.ELTON_S3_REGION || undefined),
+    // S3-compatible stores rarely care about the region, but the SDK refuses to sign without one.
+    region: s.region ?? (env.ELTON_S3_REGION || (endpoint && !env.AWS_REGION && !env.AWS_DEFAULT_REGION ? 'us-east-1' : undefined)),
     // S3-compatible stores (MinIO, Ceph, s3rver) mostly want path-style; AWS wants virtual hosts.
     pathStyle: s.pathStyle ?? pathStyleEnv ?? (endpoint !== undefined || !!env.AWS_ENDPOINT_URL_S3 || !!env.AWS_ENDPOINT_URL),
     storageClass: s.storageClass ?? (env.ELTON_S3_STORAGE_CLASS || undefined),
@@ -193,10 +194,10 @@ export function translateS3Error(err: unknown, where: string, bucket: string): E
   if (name === 'AccessDenied' || status === 403) {
     return authError(`${where}: access denied`, `the credentials lack permission on s3://${bucket}; grant s3:GetObject, s3:PutObject and s3:ListBucket on the bucket and prefix`);
   }
-  if (/Region is missing/i.test(text)) return usage(`no AWS region set for ${where}`, 'set AWS_REGION, or add ?region=R to the remote URL');
+  if (/Region is missing/i.test(text)) return usage(`no AWS region set for ${where}`, 'set AWS_REGION, or pass --region R to init or clone (it is saved as ?region=R in the remote URL)');
   if (TLS.test(text)) return authError(`cannot verify the TLS certificate of ${where}: ${e?.message}`, 'for a private CA, set ELTON_CA_FILE=/path/to/ca.pem');
   if (NETWORK.test(text) || (!status && /network|connect/i.test(text))) {
-    return unreachable(where, (e?.code ?? e?.message ?? name) || 'connection failed', err);
+    return unreachable(where, (e?.code ?? e?.message ?? name) || 'connection failed', err, 'the endpoint (--endpoint, ELTON_S3_ENDPOINT) and the network');
   }
   return remoteError(`${where} answered ${status ?? ''} ${name}: ${e?.message ?? ''}`.replace(/\s+/g, ' ').trim(), 'if it persists, check the endpoint and the bucket\'s health');
 }

@@ -78,10 +78,15 @@ export class S3Store implements Remote {
   private constructor(
     private readonly target: S3Target,
     private readonly s3: MeteredS3,
-    readonly config: StoreConfig,
+    private known: StoreConfig | undefined,
     /** Where index objects are kept once fetched (they are immutable); none for a throwaway open. */
     private readonly indexCache: string | undefined,
   ) {}
+
+  get config(): StoreConfig {
+    if (!this.known) throw new Error('internal: the store config of an S3 remote was used before it was read');
+    return this.known;
+  }
 
   get url(): string { return formatS3Url(this.target); }
   get transfer() { return this.s3.transfer; }
@@ -104,11 +109,12 @@ export class S3Store implements Remote {
   /** Reads the store config from the bucket (one request). */
   static async connect(url: string, indexCache?: string): Promise<S3Store> {
     const { target, s3 } = S3Store.client(url);
-    const probe = new S3Store(target, s3, undefined as unknown as StoreConfig, indexCache);
+    const store = new S3Store(target, s3, undefined, indexCache);
     try {
-      const data = await probe.get('config');
-      if (!data) throw notFound(`elton store at ${probe.url}`, `create it with \`elton init --remote ${probe.url}\` (or commit to it from a workspace)`);
-      return new S3Store(target, s3, decodeStoreConfig(data, probe.url), indexCache);
+      const data = await store.get('config');
+      if (!data) throw notFound(`elton store at ${store.url}`, `create it with \`elton init --remote ${store.url}\` (or commit to it from a workspace)`);
+      store.known = decodeStoreConfig(data, store.url);
+      return store;
     } catch (err) {
       s3.close();
       throw err;
@@ -118,13 +124,13 @@ export class S3Store implements Remote {
   /** Creates the store in the bucket with `config`, or opens the one already there. */
   static async create(url: string, config: StoreConfig, indexCache?: string): Promise<S3Store> {
     const { target, s3 } = S3Store.client(url);
-    const store = new S3Store(target, s3, config, indexCache);
+    const store = new S3Store(target, s3, undefined, indexCache);
     try {
-      const existing = await store.get('config');
-      if (existing) return new S3Store(target, s3, decodeStoreConfig(existing, store.url), indexCache);
-      if (await store.putIfAbsent(store.key('config'), encodeStoreConfig(config))) return store;
-      const winner = await store.get('config');
-      return new S3Store(target, s3, decodeStoreConfig(winner!, store.url), indexCache);
+      let existing = await store.get('config');
+      // Of two creators racing, the conditional PUT lets one win; the other reads the winner's config.
+      if (!existing && !(await store.putIfAbsent(store.key('config'), encodeStoreConfig(config)))) existing = await store.get('config');
+      store.known = existing ? decodeStoreConfig(existing, store.url) : config;
+      return store;
     } catch (err) {
       s3.close();
       throw err;
