@@ -46,6 +46,11 @@ const RANGE_SPAN = 16 * MIB;
 /** GETs in flight at once. */
 const READ_PARALLEL = 2 * MAX_STREAMS;
 const VERSION_DIGITS = 10;
+/**
+ * A version's envelope names at most this many index objects: a cold reader GETs each. Beyond
+ * it, the locations of everything the version reaches are merged into one new index object.
+ */
+const MAX_NAMED_INDEXES = 8;
 
 interface Located { index: IndexObject; entry: IndexEntry }
 
@@ -327,14 +332,18 @@ export class S3Store implements Remote {
       for (const e of list) entries.push({ ...e, pack: packs.length });
       packs.push(pack);
     });
-    if (packs.length) {
-      const { hash, bytes } = encodeIndexObject(packs, entries, Buffer.alloc(0));
-      await this.put(this.key(`index/${hash}`), bytes);
-      this.learn(decodeIndexObject(bytes, hash));
-      await this.keepIndex(hash, bytes);
-    }
+    if (packs.length) await this.writeIndex(packs, entries, Buffer.alloc(0));
     // Everything goes, temp files of a journal write cut short included.
     await fsp.rm(dir, { recursive: true, force: true });
+  }
+
+  /** Uploads an index object (once every pack it names is durable) and keeps it. */
+  private async writeIndex(packs: string[], entries: IndexEntry[], inline: Buffer): Promise<string> {
+    const { hash, bytes } = encodeIndexObject(packs, entries, inline);
+    await this.put(this.key(`index/${hash}`), bytes);
+    this.learn(decodeIndexObject(bytes, hash));
+    await this.keepIndex(hash, bytes);
+    return hash;
   }
 
   private async journalPack(pack: string, entries: IndexEntry[]): Promise<void> {
@@ -404,10 +413,7 @@ export class S3Store implements Remote {
     await seal();
     await Promise.all(uploads);
     if (failure) throw failure;
-    const { hash, bytes } = encodeIndexObject(packs, entries, Buffer.concat(inline, inlineBytes));
-    await this.put(this.key(`index/${hash}`), bytes);
-    this.learn(decodeIndexObject(bytes, hash));
-    await this.keepIndex(hash, bytes);
+    await this.writeIndex(packs, entries, Buffer.concat(inline, inlineBytes));
     const journal = this.journal;
     if (journal) await Promise.all(packs.map((p) => fsp.rm(join(journal, `${p}.idx`), { force: true })));
   }
@@ -422,6 +428,11 @@ export class S3Store implements Remote {
     if (contents.parentToo && draft.parent !== null) {
       for (const h of await this.indexesOf(draft.tree, draft.parent)) indexes.add(h);
     }
+    if (indexes.size > MAX_NAMED_INDEXES) {
+      const merged = await this.mergeIndexes(draft.root);
+      indexes.clear();
+      indexes.add(merged);
+    }
     for (;;) {
       const latest = await this.latestVersion(draft.tree);
       if (latest !== (draft.parent ?? 0) && !force) throw staleParent(draft.tree, latest, draft.parent);
@@ -432,6 +443,43 @@ export class S3Store implements Remote {
         return record;
       }
     }
+  }
+
+  /**
+   * Writes one index object that locates everything reachable from `root`: its trees inline
+   * (copied), its chunks where they already are. Nothing is re-uploaded but metadata.
+   */
+  private async mergeIndexes(root: string): Promise<string> {
+    const packs = new Map<string, number>();
+    const entries: IndexEntry[] = [];
+    const inline: Buffer[] = [];
+    let inlineBytes = 0;
+    const seen = new Set<string>();
+    let level = [root];
+    while (level.length) {
+      const trees = [...new Set(level)].filter((id) => !seen.has(id));
+      const chunks = new Set<string>();
+      const next: string[] = [];
+      for (const [id, at] of await this.locate(trees)) {
+        seen.add(id);
+        const data = this.inlineData(at, id);
+        entries.push({ id, pack: INLINE, offset: inlineBytes, length: data.length });
+        inline.push(data);
+        inlineBytes += data.length;
+        for (const e of decodeTree(decodeObject(data, `tree ${id}`, id).plain, id).entries) {
+          if (e.type === 'dir') next.push(e.tree);
+          else if (e.type === 'file') for (const c of e.chunks) if (!seen.has(c.id)) chunks.add(c.id);
+        }
+      }
+      for (const [id, at] of await this.locate([...chunks])) {
+        seen.add(id);
+        const pack = at.index.packs[at.entry.pack];
+        if (!packs.has(pack)) packs.set(pack, packs.size);
+        entries.push({ id, pack: packs.get(pack)!, offset: at.entry.offset, length: at.entry.length });
+      }
+      level = next;
+    }
+    return this.writeIndex([...packs.keys()], entries, Buffer.concat(inline, inlineBytes));
   }
 
   private async indexesOf(tree: string, version: number): Promise<string[]> {

@@ -1,7 +1,7 @@
 // S3 remote: request budgets counted at the endpoint, conditional version issuance, retries, interrupted pushes, corruption and refusals.
 
 import { strict as assert } from 'node:assert';
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir, writeTree, pseudoRandom } from '../helpers.js';
@@ -16,24 +16,22 @@ describe('integration: S3 remote', function () {
   let env: Record<string, string | undefined>;
   let url: (prefix: string) => string;
   const run = (cwd: string, args: string[], extra: Record<string, string | undefined> = {}) => eltonAsync(cwd, args, { ...env, ...extra });
-  const listKeys = async (prefix: string) => {
-    const client = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: s3.credentials, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
-    try {
-      const res = await client.send(new ListObjectsV2Command({ Bucket: 'elton-test', Prefix: prefix }));
-      return (res.Contents ?? []).map((o) => o.Key!);
-    } finally {
-      client.destroy();
-    }
-  };
+  let sdk: S3Client;
+  const listKeys = async (prefix: string) => ((await sdk.send(new ListObjectsV2Command({ Bucket: 'elton-test', Prefix: prefix }))).Contents ?? []).map((o) => o.Key!);
+  const getObject = async (key: string) => Buffer.from(await (await sdk.send(new GetObjectCommand({ Bucket: 'elton-test', Key: key }))).Body!.transformToByteArray());
   const requests = (from: number, pred: (e: S3Server['stats']['log'][number]) => boolean = () => true) => s3.stats.log.slice(from).filter(pred);
 
   before(async () => {
     s3 = await startS3Server();
     await s3.createBucket('elton-test');
     env = s3.env();
+    sdk = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: s3.credentials, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
     url = (prefix) => `s3://elton-test/${prefix}?endpoint=${encodeURIComponent(s3.endpoint)}`;
   });
-  after(async () => { await s3?.close(); });
+  after(async () => {
+    sdk?.destroy();
+    await s3?.close();
+  });
 
   it('pushing 20,000 files takes at most ceil(bytes / 16 MiB) + 10 requests; one file of it, cold, takes at most 4', async () => {
     const ws = join(tempDir(), 'many');
@@ -58,6 +56,7 @@ describe('integration: S3 remote', function () {
     assert.ok(cold.length <= 4, `cold checkout of one file: ${cold.map((e) => `${e.method} ${e.key} ${e.range ?? ''}`).join(', ')}`);
     assert.equal(readFileSync(join(dst, one), 'utf8'), files[one]);
     assert.ok(cold.filter((e) => e.key.includes('/data/')).every((e) => e.range), 'data is read by ranged GETs');
+    console.log(`      push: ${push.length} requests for ${bytes} bytes (budget ${budget}); cold checkout of one file: ${cold.length} requests`);
   });
 
   it('10 committers at once get distinct versions: the losers of the conditional PUT retry at v+1', async () => {
@@ -143,6 +142,32 @@ describe('integration: S3 remote', function () {
     const dst = join(tempDir(), 'killed-clone');
     ok(await run(tempDir(), ['clone', url('killed'), 'killed@1', dst]));
     assertSameTree(snapshotTree(dst), snapshotTree(ws));
+  });
+
+  it('a long history keeps cold reads bounded: an envelope names at most 8 index objects, merged when there would be more', async () => {
+    const ws = join(tempDir(), 'history');
+    writeTree(ws, { 'keep.bin': pseudoRandom(300000, 61), 'sub/deep/x.txt': 'x\n' });
+    ok(await run(ws, ['init', '--remote', url('history'), '--tree', 'history']));
+    const contents: string[] = [];
+    for (let v = 1; v <= 12; v++) {
+      writeTree(ws, { [`f${v}.txt`]: `version ${v}\n`, 'sub/deep/x.txt': `x at ${v}\n` });
+      ok(await run(ws, ['commit', '-m', `v${v}`]));
+      contents.push(`x at ${v}\n`);
+    }
+    const named = await Promise.all(Array.from({ length: 12 }, async (_, i) => {
+      const key = `history/versions/history/${String(i + 1).padStart(10, '0')}`;
+      return (JSON.parse((await getObject(key)).toString('utf8')).indexes as string[]).length;
+    }));
+    assert.ok(named.every((n) => n <= 8), `indexes named per version: ${named}`);
+    assert.ok(named.slice(8).includes(1), `a merged index object took over: ${named}`);
+    const mark = s3.stats.log.length;
+    const dst = join(tempDir(), 'history-cold');
+    ok(await run(tempDir(), ['clone', url('history'), 'history@12', dst, '--', 'sub/deep/x.txt']));
+    assert.equal(readFileSync(join(dst, 'sub/deep/x.txt'), 'utf8'), contents[11]);
+    assert.ok(requests(mark).length <= 3 + named[11], `cold one-file checkout of @12: ${requests(mark).map((e) => `${e.method} ${e.key}`).join(', ')}`);
+    const full = join(tempDir(), 'history-full');
+    ok(await run(tempDir(), ['clone', url('history'), 'history@12', full]));
+    assertSameTree(snapshotTree(full), snapshotTree(ws));
   });
 
   it('a corrupted pack range fails verification and names the object; nothing bad is kept', async () => {
