@@ -16,7 +16,7 @@ export default class Commit extends EltonCommand {
     const { flags } = await this.parse(Commit);
     const r = await commit({ message: flags.message, force: flags.force }, await this.deps());
     if (r.unchanged) this.log(`nothing changed since ${r.ref}; no new version`);
-    else if (r.pending) this.warning(`${r.pendingReason}\ncommit saved locally as pending (${r.files} files, ${human(r.bytes)}); run \`elton push\` to send it when the master is back`);
+    else if (r.pending) this.warning(`${r.pendingReason}\ncommit saved locally as pending (${r.files} files, ${human(r.bytes)}); run \`elton push\` to send it when the remote is back`);
     else this.log(`${r.ref}  ${r.files} files, ${human(r.bytes)}; ${r.newObjects} new objects, ${human(r.newBytes)} stored`);
     return r;
   }

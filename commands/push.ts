@@ -1,11 +1,11 @@
-// elton push: send a commit saved locally while the master was unreachable.
+// elton push: send a commit saved locally while the remote was unreachable or failing.
 import { Flags } from '@oclif/core';
 import { EltonCommand, EXIT_CODE_HELP } from '../src/cli/base.js';
 import { push, type PushResult } from '../src/app/push.js';
 
 export default class Push extends EltonCommand {
-  static summary = 'Send the pending commit (saved while the master was unreachable) and have its version issued.';
-  static description = `Sends only the objects the master lacks, then issues the version. With nothing pending, does nothing.\n\n${EXIT_CODE_HELP}`;
+  static summary = 'Send the pending commit (saved while the remote was unreachable or failing) and have its version issued.';
+  static description = `Sends only the objects the remote (master or bucket) lacks, then issues the version. With nothing pending, does nothing.\n\n${EXIT_CODE_HELP}`;
   static examples = ['<%= config.bin %> push', '<%= config.bin %> push --force --json'];
   static flags = { force: Flags.boolean({ description: 'record the pending commit even if the tree moved on meanwhile (with its true parent)' }) };
 
