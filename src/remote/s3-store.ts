@@ -76,6 +76,7 @@ async function eachLimited<T>(items: T[], limit: number, work: (item: T) => Prom
 export class S3Store implements Remote {
   private readonly where = new Map<string, Located>();
   private readonly loaded = new Map<string, IndexObject>();
+  private readonly loading = new Map<string, Promise<void>>();
   /** Index objects named by version envelopes read so far: loaded before anything is looked up. */
   private readonly named = new Set<string>();
   private readonly envelopes = new Map<string, string[]>();
@@ -258,19 +259,29 @@ export class S3Store implements Remote {
   /** Loads index objects: from the local cache if kept there, else one GET each, in parallel. */
   private async loadIndexes(hashes: Iterable<string>): Promise<void> {
     const todo = [...new Set(hashes)].filter((h) => !this.loaded.has(h));
+    // Readers running side by side (trees and chunks) share one fetch of each index object.
     await eachLimited(todo, READ_PARALLEL, async (hash) => {
-      const cached = this.indexCache ? await fsp.readFile(join(this.indexCache, hash)).catch(() => undefined) : undefined;
-      if (cached) {
-        try {
-          this.learn(decodeIndexObject(cached, hash));
-          return;
-        } catch { /* a damaged cache file: fetch it again */ }
+      let loading = this.loading.get(hash);
+      if (!loading) {
+        loading = this.loadIndex(hash).finally(() => this.loading.delete(hash));
+        this.loading.set(hash, loading);
       }
-      const bytes = await this.get(`index/${hash}`);
-      if (!bytes) throw notFound(`index object ${hash} in ${this.url}`, 'the bucket is missing metadata; push the data again from a workspace that has it', { object: hash });
-      this.learn(decodeIndexObject(bytes, hash));
-      await this.keepIndex(hash, bytes);
+      await loading;
     });
+  }
+
+  private async loadIndex(hash: string): Promise<void> {
+    const cached = this.indexCache ? await fsp.readFile(join(this.indexCache, hash)).catch(() => undefined) : undefined;
+    if (cached) {
+      try {
+        this.learn(decodeIndexObject(cached, hash));
+        return;
+      } catch { /* a damaged cache file: fetch it again */ }
+    }
+    const bytes = await this.get(`index/${hash}`);
+    if (!bytes) throw notFound(`index object ${hash} in ${this.url}`, 'the bucket is missing metadata; push the data again from a workspace that has it', { object: hash });
+    this.learn(decodeIndexObject(bytes, hash));
+    await this.keepIndex(hash, bytes);
   }
 
   private async keepIndex(hash: string, bytes: Buffer): Promise<void> {
