@@ -2,47 +2,11 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { RCLONE_VARIANTS, RCLONE_WAN_FILES, WAN, WAN_NAME, makeSubset, rcloneEnv, rcloneErrors, runAsync, s3rverVersion, startS3, wanProxy } from './support.mjs';
 
-const REPO_ROOT = path.resolve(import.meta.dirname, '..');
-const PROXY_MODULE = path.join(REPO_ROOT, 'dist', 'test', 'support', 'wan-proxy.js'); // built by `npm run build`
-
-/** The emulated link: env overrides exist for trying the harness quickly, the documented figures use the defaults. */
-export const WAN = {
-  rttMs: Number(process.env.BENCH_WAN_RTT_MS || 250),
-  mbitPerSec: Number(process.env.BENCH_WAN_MBIT || 200),
-};
 /** Target for a transfer over the WAN: bytes moved at the link rate, plus this many round trips. */
 const TARGET_RTTS = 8;
-/** rclone makes at least one request per file: through the WAN it copies a subset of this many files. */
-const RCLONE_WAN_FILES = Number(process.env.BENCH_RCLONE_FILES || 1000);
-/** rclone's own defaults (4 transfers, 8 checkers), and the same with many parallel requests. */
-const RCLONE_VARIANTS = [
-  { name: 'rclone copy', flags: [] },
-  { name: 'rclone copy --transfers 32', flags: ['--transfers', '32', '--checkers', '32'] },
-];
 const MASTER_START_TIMEOUT_MS = 60_000;
-const COMMAND_TIMEOUT_MS = 60 * 60 * 1000;
-
-/** Runs argv without blocking the event loop (the proxy and s3rver live in this process); resolves {code, stdout, stderr, seconds}. */
-function runAsync(argv, { cwd, env, timeout = COMMAND_TIMEOUT_MS } = {}) {
-  return new Promise((resolve) => {
-    const t0 = process.hrtime.bigint();
-    const child = spawn(argv[0], argv.slice(1), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const out = [];
-    const err = [];
-    child.stdout.on('data', (d) => out.push(d));
-    child.stderr.on('data', (d) => err.push(d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeout);
-    const finish = (code, extra = '') => {
-      clearTimeout(timer);
-      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: extra + Buffer.concat(err).toString('utf8'), seconds });
-    };
-    child.on('error', (e) => finish(-1, `${e.message}\n`));
-    child.on('close', (code, signal) => finish(code ?? -1, signal ? `killed by ${signal}\n` : ''));
-  });
-}
 
 /** Starts `elton master` on a fresh data directory and resolves once it prints its URL. */
 function startMaster(elton, dataDir, env) {
@@ -88,87 +52,15 @@ function startMaster(elton, dataDir, env) {
   });
 }
 
-/** Starts s3rver in this process with one empty bucket; counts requests and wire bytes at the server. */
-async function startS3(dir) {
-  const { default: S3rver } = await import('s3rver');
-  fs.rmSync(dir, { recursive: true, force: true });
-  fs.mkdirSync(dir, { recursive: true });
-  const s3 = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: dir, configureBuckets: [{ name: 'bench' }] });
-  const { port } = await s3.run();
-  const sockets = new Set();
-  const done = { requests: 0, bytesUp: 0, bytesDown: 0 };
-  const methods = {}; // e.g. {PUT: 1000, HEAD: 1000, GET: 1, 'error responses': 0}
-  s3.httpServer.on('request', (req, res) => {
-    done.requests++;
-    methods[req.method] = (methods[req.method] ?? 0) + 1;
-    res.on('finish', () => {
-      if (res.statusCode >= 400) methods[`HTTP ${res.statusCode}`] = (methods[`HTTP ${res.statusCode}`] ?? 0) + 1;
-    });
-  });
-  s3.httpServer.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => {
-      sockets.delete(socket);
-      done.bytesUp += socket.bytesRead;
-      done.bytesDown += socket.bytesWritten;
-    });
-  });
-  return {
-    host: '127.0.0.1',
-    port,
-    url: `http://127.0.0.1:${port}`,
-    /** Requests per method, and error responses per status. */
-    methods: () => Object.entries(methods).map(([k, v]) => `${k} ${v}`).join(', '),
-    /** What crossed the wire so far, seen from the server (up = towards it). */
-    transfer() {
-      const t = { ...done };
-      for (const s of sockets) {
-        t.bytesUp += s.bytesRead;
-        t.bytesDown += s.bytesWritten;
-      }
-      return t;
-    },
-    async stop() {
-      for (const s of sockets) s.destroy();
-      await s3.close();
-    },
-  };
-}
-
-/** Copies every k-th file (sorted paths) of `src` to `dest`, so the subset spans all directories and sizes. */
-function makeSubset(src, dest, count) {
-  const files = [];
-  const walk = (rel) => {
-    for (const e of fs.readdirSync(path.join(src, rel), { withFileTypes: true })) {
-      const r = path.join(rel, e.name);
-      if (e.isDirectory()) walk(r);
-      else if (e.isFile()) files.push(r);
-    }
-  };
-  walk('');
-  files.sort();
-  const step = Math.max(1, Math.floor(files.length / count));
-  const picked = files.filter((_, i) => i % step === 0).slice(0, count);
-  fs.rmSync(dest, { recursive: true, force: true });
-  let bytes = 0;
-  for (const r of picked) {
-    fs.mkdirSync(path.dirname(path.join(dest, r)), { recursive: true });
-    fs.copyFileSync(path.join(src, r), path.join(dest, r));
-    bytes += fs.statSync(path.join(src, r)).size;
-  }
-  return { files: picked.length, bytes };
-}
-
 /**
  * Runs the master benchmark on workload `wl` in scratch directory `dir` and returns {rows, markdown}.
  * ctx: {elton, env, reps, log, freshCopy, verifyTree, parseJson, fmtSec, fmtBytes, have}.
  */
 export async function benchMaster(wl, dir, ctx) {
   const { elton, env, reps, log, freshCopy, verifyTree, parseJson, fmtSec, fmtBytes } = ctx;
-  const { startWanProxy } = await import(pathToFileURL(PROXY_MODULE).href);
+  const startProxy = await wanProxy();
   const rows = [];
   const rateBytes = (WAN.mbitPerSec * 1e6) / 8;
-  const linkName = `WAN ${WAN.rttMs} ms, ${WAN.mbitPerSec} Mbit/s`;
   const live = []; // masters, s3rvers and proxies to stop whatever happens
   const stopAll = async () => {
     for (const s of live.splice(0).reverse()) await s.stop().catch(() => {});
@@ -181,10 +73,7 @@ export async function benchMaster(wl, dir, ctx) {
     live.splice(live.indexOf(s), 1);
     await s.stop();
   };
-  const proxyTo = async (target) => {
-    const p = await startWanProxy(target, WAN);
-    return track({ ...p, stop: () => p.close(), url: p.url() });
-  };
+  const proxyTo = async (target) => track(await startProxy(target));
   const eltonRun = (args, cwd) => runAsync([process.execPath, elton, ...args], { cwd, env });
   const mustOk = (r, what) => {
     if (r.code !== 0) throw new Error(`${what} exited ${r.code}: ${(r.stderr.trim() || r.stdout.trim()).split('\n').slice(-3).join(' | ').slice(0, 300)}`);
@@ -291,21 +180,6 @@ export async function benchMaster(wl, dir, ctx) {
   if (!ctx.have('rclone')) {
     rows.push({ tool: 'rclone', op: '(all)', link: '', files: null, times: [], error: 'rclone not installed' });
   } else {
-    const rcloneEnv = (endpoint) => {
-      const e = {
-        ...env,
-        RCLONE_CONFIG: '/dev/null',
-        RCLONE_CONFIG_S3_TYPE: 's3',
-        RCLONE_CONFIG_S3_PROVIDER: 'Other',
-        RCLONE_CONFIG_S3_ENDPOINT: endpoint,
-        RCLONE_CONFIG_S3_ACCESS_KEY_ID: 'S3RVER',
-        RCLONE_CONFIG_S3_SECRET_ACCESS_KEY: 'S3RVER',
-        RCLONE_CONFIG_S3_REGION: 'us-east-1',
-        RCLONE_CONFIG_S3_FORCE_PATH_STYLE: 'true',
-      };
-      delete e.AWS_CA_BUNDLE;
-      return e;
-    };
     const copy = (variant, src, label, files) =>
       measure(variant.name.split(' ')[0], variant.name.split(' ').slice(1).join(' '), label, files, {
         setup: async () => {
@@ -315,17 +189,14 @@ export async function benchMaster(wl, dir, ctx) {
           const proxy = label === 'direct' ? null : await proxyTo(s3);
           return { s3, s3Dir, proxy };
         },
-        run: ({ s3, proxy }) => runAsync(['rclone', 'copy', ...variant.flags, src, 's3:bench'], { env: rcloneEnv(proxy ? proxy.url : s3.url) }),
+        run: ({ s3, proxy }) => runAsync(['rclone', 'copy', ...variant.flags, src, 's3:bench'], { env: rcloneEnv(env, proxy ? proxy.url : s3.url) }),
         measure: async (r, { s3, proxy }) => {
           const t = s3.transfer();
           const methods = s3.methods();
-          const listed = await runAsync(['rclone', 'size', '--json', 's3:bench'], { env: rcloneEnv(s3.url) });
+          const listed = await runAsync(['rclone', 'size', '--json', 's3:bench'], { env: rcloneEnv(env, s3.url) });
           const count = listed.code === 0 ? JSON.parse(listed.stdout).count : '?';
           if (count !== files) throw new Error(`bucket holds ${count} objects, expected ${files}`);
-          // rclone retries the whole copy (--retries 3) after errors: say so, since it inflates the requests
-          const errors = r.stderr.split('\n').filter((l) => /\bERROR\b/.test(l));
-          const retried = errors.length ? `; ${errors.length} rclone errors, e.g. ${errors[0].replace(/^.*?ERROR\s*:\s*/, '').slice(0, 160)}` : '';
-          return { ...t, wire: wireOf(proxy), note: `${count} objects in the bucket; ${methods}${retried}` };
+          return { ...t, wire: wireOf(proxy), note: `${count} objects in the bucket; ${methods}${rcloneErrors(r.stderr)}` };
         },
         teardown: async ({ s3, s3Dir, proxy }) => {
           if (proxy) await untrack(proxy);
@@ -347,10 +218,7 @@ export async function benchMaster(wl, dir, ctx) {
 
   function render() {
     const rclone = ctx.have('rclone') ? firstLine(ctx.version(['rclone', 'version'])) : 'not installed';
-    let s3rver = '?';
-    try {
-      s3rver = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'node_modules', 's3rver', 'package.json'), 'utf8')).version;
-    } catch {}
+    const s3rver = s3rverVersion();
     const out = ['', `## Master: push and clone, direct and over a WAN (${WAN.rttMs} ms RTT, ${WAN.mbitPerSec} Mbit/s)`, ''];
     out.push(
       `- **tree**: ${wl.name}, ${wl.files} files, ${fmtBytes(wl.bytes)}; subset for rclone over the WAN: ${subset ? `${subset.files} files (every ${Math.floor(wl.files / subset.files)}th), ${fmtBytes(subset.bytes)}` : 'n/a'}`,
@@ -367,7 +235,7 @@ export async function benchMaster(wl, dir, ctx) {
       const secs = r.times.length > 1 ? `${fmtSec(r.seconds)} (×${r.times.length})` : fmtSec(r.seconds);
       const result = r.error ? (r.link && r.link !== 'direct' ? 'ERROR' : '') : r.pass == null ? '' : r.pass ? 'PASS' : 'FAIL';
       const cells = [
-        r.tool, r.op, r.link === 'WAN' ? linkName : r.link, r.files ?? '', secs, r.requests ?? '', fmtBytes(r.bytesUp), fmtBytes(r.bytesDown),
+        r.tool, r.op, r.link === 'WAN' ? WAN_NAME : r.link, r.files ?? '', secs, r.requests ?? '', fmtBytes(r.bytesUp), fmtBytes(r.bytesDown),
         r.wire?.connections ?? '', r.target != null ? `${fmtSec(r.target)} s` : '', result, r.error ? `ERROR: ${r.error}` : r.note || '',
       ];
       out.push(`| ${cells.map((c) => String(c).replace(/\|/g, '\\|').replace(/\n/g, ' ')).join(' | ')} |`);

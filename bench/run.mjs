@@ -1,10 +1,13 @@
 // Benchmark harness: times elton against tar/cp limits, restic, git and rclone on the same workloads and prints a Markdown table.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_BENCH_DIR, EDIT_BYTES, applyEdit, ensureWorkload } from './workload.mjs';
 import { benchMaster } from './master.mjs';
+import { benchS3 } from './s3.mjs';
+import { desAvailable } from './support.mjs';
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '..');
 const ELTON = path.resolve(process.env.ELTON_BIN || path.join(REPO_ROOT, 'bin', 'run.js')); // override only for testing the harness
@@ -13,9 +16,10 @@ const TIMEOUT_MS = 60 * 60 * 1000;
 
 // ---------------------------------------------------------------- options
 
-const USAGE = `usage: node bench/run.mjs [--only small|large|master] [--skip elton,restic,git,git-large,rclone,limit,master] [--skip-elton]
+const USAGE = `usage: node bench/run.mjs [--only small|large|master|s3] [--skip elton,restic,git,git-large,rclone,limit,master,s3] [--skip-elton]
                          [--reps N] [--keep] [--no-verify]
   master: elton push/clone against \`elton master\`, direct and through an emulated WAN, next to rclone to s3rver (small tree)
+  s3: elton, restic and rclone push to and check out from s3rver, direct and through the emulated WAN (small tree)
 env: BENCH_DIR (default ${DEFAULT_BENCH_DIR}), BENCH_SCALE (default 1: ~200 MB small tree, ~1.3 GB large tree),
      ELTON_BIN (default <repo>/bin/run.js), BENCH_WAN_RTT_MS (250), BENCH_WAN_MBIT (200), BENCH_RCLONE_FILES (1000)`;
 
@@ -39,7 +43,7 @@ function parseArgs(argv) {
       process.exit(0);
     } else throw new Error(`unknown argument ${a}\n${USAGE}`);
   }
-  if (opts.only && !['small', 'large', 'master'].includes(opts.only)) throw new Error(`--only must be small, large or master\n${USAGE}`);
+  if (opts.only && !['small', 'large', 'master', 's3'].includes(opts.only)) throw new Error(`--only must be small, large, master or s3\n${USAGE}`);
   return opts;
 }
 
@@ -51,6 +55,17 @@ const opts = (() => {
     process.exit(2);
   }
 })();
+const runs = (section) => !opts.skip.has(section) && (!opts.only || opts.only === section);
+
+// s3rver (master and s3 sections) pages listings with DES-encrypted tokens, which Node's OpenSSL 3
+// only has with the legacy provider: run the harness again with it, rather than fail mid-way.
+if ((runs('master') || runs('s3')) && !desAvailable()) {
+  const again = spawn(process.execPath, ['--openssl-legacy-provider', ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => again.kill(signal));
+  const [code, signal] = await once(again, 'exit');
+  process.exit(code ?? (signal ? 1 : 0));
+}
+
 const BENCH_DIR = path.resolve(process.env.BENCH_DIR || DEFAULT_BENCH_DIR);
 const SCALE = Number(process.env.BENCH_SCALE || 1);
 const SCRATCH = path.join(BENCH_DIR, 'scratch');
@@ -491,7 +506,7 @@ function renderMarkdown(info, workloads, targets, extra = '') {
 async function main() {
   const info = machineInfo();
   log(`elton bench: BENCH_DIR=${BENCH_DIR} scale=${SCALE} skip=[${[...opts.skip].join(',')}]`);
-  const names = opts.only === 'master' ? [] : opts.only ? [opts.only] : ['small', 'large'];
+  const names = opts.only === 'master' || opts.only === 's3' ? [] : opts.only ? [opts.only] : ['small', 'large'];
   const workloads = names.map((n) => ensureWorkload(n, { benchDir: BENCH_DIR, scale: SCALE, log }));
   for (const wl of workloads) {
     log(`\n== ${wl.name} tree: ${wl.files} files, ${fmtBytes(wl.bytes)}`);
@@ -514,26 +529,42 @@ async function main() {
       warm(wl.dir);
     }
   }
-  let master = null;
-  if (!opts.skip.has('master') && (!opts.only || opts.only === 'master')) {
+  const smallTree = () => {
     let wl = workloads.find((w) => w.name === 'small');
     if (!wl) workloads.push((wl = ensureWorkload('small', { benchDir: BENCH_DIR, scale: SCALE, log })));
+    return wl;
+  };
+  const sectionCtx = {
+    elton: ELTON, env: { ...BASE_ENV, NO_COLOR: '1' }, reps: opts.reps, log, freshCopy, verifyTree, parseJson, fmtSec, fmtBytes, have,
+    version: (argv) => run(argv).stdout,
+  };
+  let master = null;
+  if (runs('master')) {
+    const wl = smallTree();
     log(`\n== master: ${wl.name} tree, direct and through an emulated WAN`);
     warm(wl.dir);
     const dir = path.join(SCRATCH, 'master');
     rm(dir);
     fs.mkdirSync(dir, { recursive: true });
-    master = await benchMaster(wl, dir, {
-      elton: ELTON, env: { ...BASE_ENV, NO_COLOR: '1' }, reps: opts.reps, log, freshCopy, verifyTree, parseJson, fmtSec, fmtBytes, have,
-      version: (argv) => run(argv).stdout,
-    });
+    master = await benchMaster(wl, dir, sectionCtx);
+    if (!opts.keep) rm(dir);
+  }
+  let s3 = null;
+  if (runs('s3')) {
+    const wl = smallTree();
+    log(`\n== s3: ${wl.name} tree to s3rver, direct and through an emulated WAN`);
+    warm(wl.dir);
+    const dir = path.join(SCRATCH, 's3');
+    rm(dir);
+    fs.mkdirSync(dir, { recursive: true });
+    s3 = await benchS3(wl, dir, sectionCtx);
     if (!opts.keep) rm(dir);
   }
   const targets = evaluateTargets();
-  const md = renderMarkdown(info, workloads, targets, master?.markdown);
+  const md = renderMarkdown(info, workloads, targets, (master?.markdown ?? '') + (s3?.markdown ?? ''));
   fs.mkdirSync(BENCH_DIR, { recursive: true });
   fs.writeFileSync(path.join(BENCH_DIR, 'results.md'), md);
-  fs.writeFileSync(path.join(BENCH_DIR, 'results.json'), JSON.stringify({ info, workloads, rows, targets, master: master?.rows }, null, 2) + '\n');
+  fs.writeFileSync(path.join(BENCH_DIR, 'results.json'), JSON.stringify({ info, workloads, rows, targets, master: master?.rows, s3: s3?.rows }, null, 2) + '\n');
   process.stdout.write(`\n${md}`);
   log(`\nwritten: ${path.join(BENCH_DIR, 'results.md')} and results.json`);
 }

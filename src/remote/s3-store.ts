@@ -17,7 +17,7 @@ import {
   GetObjectCommand, HeadObjectCommand, PutObjectCommand, ListObjectsV2Command, CreateMultipartUploadCommand,
   UploadPartCommand, CompleteMultipartUploadCommand, AbortMultipartUploadCommand, type StorageClass,
 } from '@aws-sdk/client-s3';
-import { corrupt, notFound, staleParent } from '../errors.js';
+import { corrupt, EltonError, notFound, remoteError, staleParent } from '../errors.js';
 import { decodeObject, Kind } from '../object.js';
 import { decodeTree } from '../tree.js';
 import { pathSelected } from '../snapshot.js';
@@ -28,7 +28,7 @@ import type { Reporter } from '../events.js';
 import type { ObjectSource, Remote, StoreConfig, VersionContents, VersionDraft } from '../store/store.js';
 import type { VersionRecord } from '../version.js';
 import { decodeEnvelope, decodeIndexObject, encodeEnvelope, encodeIndexObject, INLINE, type IndexEntry, type IndexObject } from './s3-index.js';
-import { effectiveSettings, formatS3Url, parseS3Url, s3Client, s3ErrorName, s3Status, translateS3Error, type MeteredS3, type S3Target } from './s3-client.js';
+import { effectiveSettings, formatS3Url, MAX_ATTEMPTS, parseS3Url, s3Client, s3ErrorName, s3Status, translateS3Error, type MeteredS3, type S3Target } from './s3-client.js';
 import { tarEntry, TAR_END } from './wire.js';
 import { MAX_STREAMS } from './streams.js';
 import { isTreeName } from '../ref.js';
@@ -42,7 +42,9 @@ const MULTIPART_BYTES = envMib('ELTON_S3_MULTIPART_MIB', 64);
 const PART_BYTES = envMib('ELTON_S3_PART_MIB', 16);
 /** Ranges of one pack closer than this are read in one GET: at 250 ms RTT a request costs more than a megabyte. */
 const RANGE_GAP = 1 * MIB;
-const RANGE_SPAN = 16 * MIB;
+/** Bounds of one ranged GET (it is streamed, so memory does not depend on it). */
+const RANGE_SPAN = 64 * MIB;
+const MIN_RANGE_SPAN = 4 * MIB;
 /** GETs in flight at once. */
 const READ_PARALLEL = 2 * MAX_STREAMS;
 const VERSION_DIGITS = 10;
@@ -53,6 +55,7 @@ const VERSION_DIGITS = 10;
 const MAX_NAMED_INDEXES = 8;
 
 interface Located { index: IndexObject; entry: IndexEntry }
+interface Wanted { id: string; offset: number; length: number }
 
 const sha256 = (parts: Buffer[]) => {
   const h = createHash('sha256');
@@ -150,11 +153,9 @@ export class S3Store implements Remote {
   }
 
   /** GETs an object under the prefix; undefined if it does not exist. */
-  private async get(rest: string, range?: { start: number; end: number }): Promise<Buffer | undefined> {
+  private async get(rest: string): Promise<Buffer | undefined> {
     try {
-      const res = await this.s3.client.send(new GetObjectCommand({
-        Bucket: this.bucket, Key: this.key(rest), Range: range ? `bytes=${range.start}-${range.end - 1}` : undefined,
-      }));
+      const res = await this.s3.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(rest) }));
       return Buffer.from(await res.Body!.transformToByteArray());
     } catch (err) {
       if (s3ErrorName(err) === 'NoSuchKey' || (s3Status(err) === 404 && s3ErrorName(err) !== 'NoSuchBucket')) return undefined;
@@ -554,10 +555,15 @@ export class S3Store implements Remote {
     return at.index.inline.subarray(at.entry.offset, at.entry.offset + at.entry.length);
   }
 
-  /** Inline objects at once; packed ones by ranged GETs, neighbours merged, at most READ_PARALLEL at once. */
+  /**
+   * Inline objects at once; packed ones by ranged GETs, streamed. Neighbours in a pack are
+   * merged into one range, and ranges are sized so that about MAX_STREAMS of them share the
+   * work: a whole-tree clone reads each pack in one GET, a small read splits to go parallel.
+   */
   async readObjects(ids: Iterable<string>, onObject: (id: string, data: Buffer) => void | Promise<void>): Promise<void> {
     const located = await this.locate([...new Set(ids)]);
-    const byPack = new Map<string, Array<{ id: string; offset: number; length: number }>>();
+    const byPack = new Map<string, Wanted[]>();
+    let total = 0;
     for (const [id, at] of located) {
       if (at.entry.pack === INLINE) {
         await onObject(id, this.inlineData(at, id));
@@ -567,27 +573,83 @@ export class S3Store implements Remote {
       const list = byPack.get(pack) ?? [];
       list.push({ id, offset: at.entry.offset, length: at.entry.length });
       byPack.set(pack, list);
+      total += at.entry.length;
     }
-    const ranges: Array<{ pack: string; start: number; end: number; objects: Array<{ id: string; offset: number; length: number }> }> = [];
+    const span = Math.min(RANGE_SPAN, Math.max(MIN_RANGE_SPAN, Math.ceil(total / MAX_STREAMS)));
+    const ranges: Array<{ pack: string; objects: Wanted[] }> = [];
     for (const [pack, list] of byPack) {
       list.sort((a, b) => a.offset - b.offset);
-      let current: (typeof ranges)[number] | undefined;
+      // Runs of neighbours, then each run cut into equal parts of at most `span`: no small tail GET.
+      const runs: Wanted[][] = [];
       for (const o of list) {
-        if (current && o.offset - current.end <= RANGE_GAP && o.offset + o.length - current.start <= RANGE_SPAN) {
-          current.end = Math.max(current.end, o.offset + o.length);
-          current.objects.push(o);
-        } else {
-          current = { pack, start: o.offset, end: o.offset + o.length, objects: [o] };
-          ranges.push(current);
+        const run = runs[runs.length - 1];
+        const last = run?.[run.length - 1];
+        if (last && o.offset - (last.offset + last.length) <= RANGE_GAP) run.push(o);
+        else runs.push([o]);
+      }
+      for (const run of runs) {
+        const bytes = run[run.length - 1].offset + run[run.length - 1].length - run[0].offset;
+        const piece = bytes / Math.ceil(bytes / span);
+        let current: Wanted[] = [];
+        for (const o of run) {
+          if (current.length && o.offset + o.length - current[0].offset > piece) {
+            ranges.push({ pack, objects: current });
+            current = [];
+          }
+          current.push(o);
         }
+        ranges.push({ pack, objects: current });
       }
     }
-    await eachLimited(ranges, READ_PARALLEL, async (r) => {
-      const data = await this.get(`data/${r.pack}.tar`, r);
-      if (!data) throw notFound(`pack ${r.pack} in ${this.url}`, 'the bucket lacks data of this version; push it again from a workspace that has it', { object: r.objects[0].id });
-      if (data.length !== r.end - r.start) throw corrupt(`pack ${r.pack} in ${this.url} is shorter than its index says`, undefined, { object: r.objects[0].id });
-      for (const o of r.objects) await onObject(o.id, data.subarray(o.offset - r.start, o.offset - r.start + o.length));
-    });
+    await eachLimited(ranges, READ_PARALLEL, (r) => this.readRange(r.pack, r.objects, onObject));
+  }
+
+  /**
+   * Streams one range of a pack and hands out its objects as their bytes arrive, so memory holds
+   * about one object whatever the range. A body that breaks off is resumed from the first object
+   * not yet handed out (the SDK retries requests, not bodies).
+   */
+  private async readRange(pack: string, objects: Wanted[], onObject: (id: string, data: Buffer) => void | Promise<void>): Promise<void> {
+    const key = this.key(`data/${pack}.tar`);
+    const end = objects[objects.length - 1].offset + objects[objects.length - 1].length;
+    let next = 0;
+    for (let attempt = 1; ; attempt++) {
+      const start = objects[next].offset;
+      try {
+        let res;
+        try {
+          res = await this.s3.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${start}-${end - 1}` }));
+        } catch (err) {
+          if (s3ErrorName(err) === 'NoSuchKey') throw notFound(`pack ${pack} in ${this.url}`, 'the bucket lacks data of this version; push it again from a workspace that has it', { object: objects[next].id });
+          throw this.fail(err);
+        }
+        // An endpoint that ignores Range would hand out the wrong bytes: refuse rather than misread.
+        if (!res.ContentRange?.startsWith(`bytes ${start}-`)) throw remoteError(`${this.url} answered a ranged GET of ${key} without the range (Content-Range: ${res.ContentRange ?? 'none'})`, 'the endpoint must support HTTP Range requests');
+        let pos = start;
+        let parts: Buffer[] = [];
+        let have = 0;
+        for await (const chunk of res.Body as AsyncIterable<Uint8Array>) {
+          parts.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+          have += chunk.byteLength;
+          while (next < objects.length && objects[next].offset + objects[next].length <= pos + have) {
+            const o = objects[next];
+            const buf = parts.length === 1 ? parts[0] : Buffer.concat(parts, have);
+            await onObject(o.id, buf.subarray(o.offset - pos, o.offset - pos + o.length));
+            next++;
+            const used = o.offset + o.length - pos;
+            parts = [buf.subarray(used)];
+            have -= used;
+            pos += used;
+          }
+        }
+        if (next < objects.length) throw corrupt(`pack ${pack} in ${this.url} is shorter than its index says`, undefined, { object: objects[next].id });
+        return;
+      } catch (err) {
+        if (err instanceof EltonError) throw err;
+        if (attempt >= MAX_ATTEMPTS) throw this.fail(err);
+        await new Promise((r) => setTimeout(r, Math.random() * 100 * 2 ** attempt));
+      }
+    }
   }
 
   async close(): Promise<void> {
