@@ -1,8 +1,8 @@
 // S3 remote: request budgets counted at the endpoint, conditional version issuance, retries, interrupted pushes, corruption and refusals.
 
 import { strict as assert } from 'node:assert';
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { readFileSync } from 'node:fs';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir, writeTree, pseudoRandom } from '../helpers.js';
 import { assertJsonError, assertSameTree, eltonAsync, ok, snapshotTree, waitFor } from '../e2e/util.js';
@@ -183,16 +183,65 @@ describe('integration: S3 remote', function () {
     assertSameTree(snapshotTree(dst), snapshotTree(ws));
   });
 
-  it('large packs go up in parts (multipart upload)', async () => {
+  it('a download that breaks off mid-body resumes where it stopped, and checks out intact', async () => {
+    const ws = join(tempDir(), 'cutoff');
+    writeTree(ws, { 'a.bin': pseudoRandom(6 * MiB, 71), 'b.bin': pseudoRandom(3 * MiB, 72) });
+    ok(await run(ws, ['init', '--remote', url('cutoff'), '--tree', 'cutoff']));
+    ok(await run(ws, ['commit', '-m', 'one']));
+    s3.faults.cutNext(2, (method, key) => method === 'GET' && key.includes('/data/'));
+    const mark = s3.stats.log.length;
+    const dst = join(tempDir(), 'cutoff-clone');
+    const r = ok(await run(tempDir(), ['clone', '--json', url('cutoff'), 'cutoff@1', dst])).json;
+    assertSameTree(snapshotTree(dst), snapshotTree(ws));
+    const gets = requests(mark, (e) => e.method === 'GET' && e.key.includes('/data/'));
+    // Resumed, not restarted: a later GET asks for the rest of a cut range (same end, later start).
+    const span = (e: { range?: string }) => /bytes=(\d+)-(\d+)/.exec(e.range ?? '')!.slice(1).map(Number);
+    const resumed = gets.filter((later, i) => gets.slice(0, i).some((first) => first.key === later.key && span(first)[1] === span(later)[1] && span(first)[0] < span(later)[0]));
+    assert.equal(resumed.length, 2, `two cut ranges resumed: ${gets.map((e) => e.range).join(', ')}`);
+    assert.ok(r.transfer.bytesDown < 9 * MiB * 1.2, JSON.stringify(r.transfer));
+  });
+
+  it('an unreachable endpoint keeps the commit pending; push sends it later', async () => {
+    const ws = join(tempDir(), 'offline');
+    writeTree(ws, { 'a.txt': 'alpha\n' });
+    ok(await run(ws, ['init', '--remote', url('offline'), '--tree', 'offline']));
+    writeTree(ws, { 'b.txt': 'bravo\n' });
+    assert.equal(ok(await run(ws, ['commit', '-m', 'online', '--json'])).json.version, 1);
+    // The same bucket through a port where nothing listens: every attempt is refused.
+    const dead = `s3://elton-test/offline?endpoint=${encodeURIComponent('http://127.0.0.1:9')}`;
+    writeTree(ws, { 'c.txt': 'charlie\n' });
+    const cfg = join(ws, '.elton', 'config.json');
+    const config = JSON.parse(readFileSync(cfg, 'utf8'));
+    const live = config.remote;
+    writeFileSync(cfg, JSON.stringify({ ...config, remote: dead }));
+    const pending = ok(await run(ws, ['commit', '-m', 'while down', '--json'], { ELTON_S3_MAX_ATTEMPTS: '2' })).json;
+    assert.equal(pending.pending, true);
+    assert.equal(pending.version, null);
+    assert.match(pending.pendingReason, /cannot reach/);
+    assertJsonError(await run(ws, ['push', '--json'], { ELTON_S3_MAX_ATTEMPTS: '2' }), 'E_UNREACHABLE', 11);
+    writeFileSync(cfg, JSON.stringify({ ...config, remote: live }));
+    const pushed = ok(await run(ws, ['push', '--json'])).json;
+    assert.equal(pushed.version, 2);
+    const dst = join(tempDir(), 'offline-clone');
+    ok(await run(tempDir(), ['clone', url('offline'), 'offline@2', dst]));
+    assertSameTree(snapshotTree(dst), snapshotTree(ws));
+  });
+
+  it('large packs go up in parts (multipart upload), in the storage class asked for', async () => {
     const ws = join(tempDir(), 'multi');
     writeTree(ws, { 'big.bin': pseudoRandom(12 * MiB, 31) });
     const parts = { ELTON_S3_MULTIPART_MIB: '5', ELTON_S3_PART_MIB: '5' };
-    ok(await run(ws, ['init', '--remote', url('multi'), '--tree', 'multi'], parts));
+    ok(await run(ws, ['init', '--remote', url('multi'), '--tree', 'multi', '--storage-class', 'STANDARD_IA'], parts));
     const mark = s3.stats.log.length;
     ok(await run(ws, ['commit', '-m', 'big'], parts));
     const data = requests(mark, (e) => e.key.includes('/data/'));
     assert.ok(data.filter((e) => e.method === 'PUT').length >= 3, `three parts: ${data.map((e) => `${e.method} ${e.key}`).join(', ')}`);
     assert.equal(data.filter((e) => e.method === 'POST').length, 2, 'create and complete');
+    // The storage class (saved in the remote URL by init) applies to data packs; metadata stays STANDARD.
+    const [pack] = await listKeys('multi/data/');
+    const [index] = await listKeys('multi/index/');
+    assert.equal((await sdk.send(new HeadObjectCommand({ Bucket: 'elton-test', Key: pack }))).StorageClass, 'STANDARD_IA');
+    assert.notEqual((await sdk.send(new HeadObjectCommand({ Bucket: 'elton-test', Key: index }))).StorageClass, 'STANDARD_IA');
     const dst = join(tempDir(), 'multi-clone');
     ok(await run(tempDir(), ['clone', url('multi'), 'multi@1', dst]));
     assertSameTree(snapshotTree(dst), snapshotTree(ws));

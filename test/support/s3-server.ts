@@ -37,6 +37,8 @@ export interface S3Faults {
   dropNext(n: number, match?: RequestMatcher): void;
   /** The next n matching GET requests answered 200/206 with a non-empty body get the byte at the middle of that body flipped (XOR 0xff). */
   corruptNext(n: number, match?: RequestMatcher): void;
+  /** The next n matching GET responses answered 200/206 with a body send the headers and half the body, then reset the connection. */
+  cutNext(n: number, match?: RequestMatcher): void;
 }
 
 export interface S3LogEntry {
@@ -100,7 +102,7 @@ const PRECONDITION_FAILED = 'At least one of the pre-conditions you specified di
 
 type FaultRule =
   | { kind: 'fail'; left: number; match: RequestMatcher; status: number; code: string }
-  | { kind: 'drop' | 'corrupt'; left: number; match: RequestMatcher };
+  | { kind: 'drop' | 'corrupt' | 'cut'; left: number; match: RequestMatcher };
 
 /** Pending faults, consumed first-registered first by the requests they match. */
 class Faults implements S3Faults {
@@ -116,6 +118,10 @@ class Faults implements S3Faults {
 
   corruptNext(n: number, match: RequestMatcher = () => true): void {
     this.add({ kind: 'corrupt', left: n, match });
+  }
+
+  cutNext(n: number, match: RequestMatcher = () => true): void {
+    this.add({ kind: 'cut', left: n, match });
   }
 
   /** Consumes one use of the first pending rule of one of `kinds` that matches the request. */
@@ -249,6 +255,21 @@ function flipByteAt(offset: number): Transform {
   });
 }
 
+/** Passes the first `limit` bytes, then calls `cut` (which resets the client connection). */
+function cutAt(limit: number, cut: () => void): Transform {
+  let pos = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      if (pos >= limit) return callback();
+      const part = chunk.subarray(0, limit - pos);
+      pos += part.length;
+      this.push(part);
+      if (pos >= limit) setImmediate(cut);
+      callback();
+    },
+  });
+}
+
 const escapeXml = (s: string): string => s.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** Answers with an S3-style XML error, which the SDK parses into a named exception (and retries when transient). */
@@ -360,8 +381,14 @@ export async function startS3Server(opts: { dir?: string } = {}): Promise<S3Serv
     const length = Number(upRes.headers['content-length'] ?? 0);
     const corrupt =
       entry.method === 'GET' && (status === 200 || status === 206) && length > 0 && faults.take(['corrupt'], entry.method, entry.key) !== undefined;
+    const cut =
+      !corrupt && entry.method === 'GET' && (status === 200 || status === 206) && length > 1 && faults.take(['cut'], entry.method, entry.key) !== undefined;
     entry.status = status;
     res.writeHead(status, withoutHopByHop(upRes.headers));
+    if (cut) {
+      await pipeline(upRes, cutAt(Math.floor(length / 2), () => req.socket.resetAndDestroy()), res).catch(() => {});
+      return;
+    }
     // A client that hangs up mid-response leaves nothing to clean up beyond what pipeline destroys.
     await (corrupt ? pipeline(upRes, flipByteAt(Math.floor(length / 2)), res) : pipeline(upRes, res)).catch(() => {});
   };
