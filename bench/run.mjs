@@ -538,28 +538,21 @@ async function main() {
     elton: ELTON, env: { ...BASE_ENV, NO_COLOR: '1' }, reps: opts.reps, log, freshCopy, verifyTree, parseJson, fmtSec, fmtBytes, have,
     version: (argv) => run(argv).stdout,
   };
-  let master = null;
-  if (runs('master')) {
+  /** Runs a network section on the small tree, in a scratch directory of its own. */
+  const section = async (name, title, bench) => {
+    if (!runs(name)) return null;
     const wl = smallTree();
-    log(`\n== master: ${wl.name} tree, direct and through an emulated WAN`);
+    log(`\n== ${name}: ${wl.name} tree ${title}, direct and through an emulated WAN`);
     warm(wl.dir);
-    const dir = path.join(SCRATCH, 'master');
+    const dir = path.join(SCRATCH, name);
     rm(dir);
     fs.mkdirSync(dir, { recursive: true });
-    master = await benchMaster(wl, dir, sectionCtx);
+    const result = await bench(wl, dir, sectionCtx);
     if (!opts.keep) rm(dir);
-  }
-  let s3 = null;
-  if (runs('s3')) {
-    const wl = smallTree();
-    log(`\n== s3: ${wl.name} tree to s3rver, direct and through an emulated WAN`);
-    warm(wl.dir);
-    const dir = path.join(SCRATCH, 's3');
-    rm(dir);
-    fs.mkdirSync(dir, { recursive: true });
-    s3 = await benchS3(wl, dir, sectionCtx);
-    if (!opts.keep) rm(dir);
-  }
+    return result;
+  };
+  const master = await section('master', 'to a master', benchMaster);
+  const s3 = await section('s3', 'to s3rver', benchS3);
   const targets = evaluateTargets();
   const md = renderMarkdown(info, workloads, targets, (master?.markdown ?? '') + (s3?.markdown ?? ''));
   fs.mkdirSync(BENCH_DIR, { recursive: true });

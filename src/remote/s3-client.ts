@@ -106,22 +106,14 @@ function meteredAgent(secure: boolean, transfer: Transfer, ca?: string[]): http.
     bytesDown: { get: () => closed.down + [...live].reduce((n, s) => n + s.bytesRead, 0), enumerable: true },
   });
   const options = { keepAlive: true, maxSockets: 32 };
-  if (secure) {
-    return new (class extends https.Agent {
-      createConnection(...args: Parameters<https.Agent['createConnection']>) {
-        const socket = super.createConnection(...args) as Socket;
-        track(socket);
-        return socket;
-      }
-    })({ ...options, ca });
-  }
-  return new (class extends http.Agent {
-    createConnection(...args: Parameters<http.Agent['createConnection']>) {
-      const socket = super.createConnection(...args) as Socket;
-      track(socket);
-      return socket;
-    }
-  })(options);
+  const agent = secure ? new https.Agent({ ...options, ca }) : new http.Agent(options);
+  const create = agent.createConnection.bind(agent) as (...args: unknown[]) => Socket;
+  agent.createConnection = ((...args: unknown[]) => {
+    const socket = create(...args);
+    track(socket);
+    return socket;
+  }) as typeof agent.createConnection;
+  return agent;
 }
 
 function extraCa(): string[] | undefined {
@@ -173,6 +165,8 @@ interface SdkError { name?: string; code?: string; message?: string; $metadata?:
 
 export const s3Status = (err: unknown): number | undefined => (err as SdkError)?.$metadata?.httpStatusCode;
 export const s3ErrorName = (err: unknown): string => (err as SdkError)?.name ?? (err as SdkError)?.Code ?? '';
+/** The key does not exist (as opposed to the bucket). */
+export const isAbsentKey = (err: unknown): boolean => s3ErrorName(err) === 'NoSuchKey' || (s3Status(err) === 404 && s3ErrorName(err) !== 'NoSuchBucket');
 
 const NETWORK = /ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|EPIPE|ECONNABORTED|socket hang up|TimeoutError|RequestTimeout/;
 const TLS = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS/;

@@ -28,7 +28,7 @@ import type { Reporter } from '../events.js';
 import type { ObjectSource, Remote, StoreConfig, VersionContents, VersionDraft } from '../store/store.js';
 import type { VersionRecord } from '../version.js';
 import { decodeEnvelope, decodeIndexObject, encodeEnvelope, encodeIndexObject, INLINE, type IndexEntry, type IndexObject } from './s3-index.js';
-import { effectiveSettings, formatS3Url, MAX_ATTEMPTS, parseS3Url, s3Client, s3ErrorName, s3Status, translateS3Error, type MeteredS3, type S3Target } from './s3-client.js';
+import { effectiveSettings, formatS3Url, isAbsentKey, MAX_ATTEMPTS, parseS3Url, s3Client, s3Status, translateS3Error, type MeteredS3, type S3Target } from './s3-client.js';
 import { tarEntry, TAR_END } from './wire.js';
 import { MAX_STREAMS } from './streams.js';
 import { isTreeName } from '../ref.js';
@@ -78,7 +78,7 @@ async function eachLimited<T>(items: T[], limit: number, work: (item: T) => Prom
 
 export class S3Store implements Remote {
   private readonly where = new Map<string, Located>();
-  private readonly loaded = new Map<string, IndexObject>();
+  private readonly loaded = new Set<string>();
   private readonly loading = new Map<string, Promise<void>>();
   /** Index objects named by version envelopes read so far: loaded before anything is looked up. */
   private readonly named = new Set<string>();
@@ -101,8 +101,9 @@ export class S3Store implements Remote {
   get transfer() { return this.s3.transfer; }
   private get bucket(): string { return this.target.bucket; }
 
-  private key(rest: string): string { return this.target.prefix ? `${this.target.prefix}/${rest}` : rest; }
-  private versionKey(tree: string, version: number): string { return this.key(`versions/${tree}/${String(version).padStart(VERSION_DIGITS, '0')}`); }
+  /** Request helpers take paths under the prefix (`data/P.tar`); this makes them object keys. */
+  private key(path: string): string { return this.target.prefix ? `${this.target.prefix}/${path}` : path; }
+  private versionPath(tree: string, version: number): string { return `versions/${tree}/${String(version).padStart(VERSION_DIGITS, '0')}`; }
 
   private static client(url: string): { target: S3Target; s3: MeteredS3 } {
     const target = parseS3Url(url);
@@ -137,7 +138,7 @@ export class S3Store implements Remote {
     try {
       let existing = await store.get('config');
       // Of two creators racing, the conditional PUT lets one win; the other reads the winner's config.
-      if (!existing && !(await store.putIfAbsent(store.key('config'), encodeStoreConfig(config)))) existing = await store.get('config');
+      if (!existing && !(await store.putIfAbsent('config', encodeStoreConfig(config)))) existing = await store.get('config');
       store.known = existing ? decodeStoreConfig(existing, store.url) : config;
       return store;
     } catch (err) {
@@ -152,32 +153,32 @@ export class S3Store implements Remote {
     return translateS3Error(err, this.url, this.bucket);
   }
 
-  /** GETs an object under the prefix; undefined if it does not exist. */
-  private async get(rest: string): Promise<Buffer | undefined> {
+  /** GETs an object; undefined if it does not exist. */
+  private async get(path: string): Promise<Buffer | undefined> {
     try {
-      const res = await this.s3.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(rest) }));
+      const res = await this.s3.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(path) }));
       return Buffer.from(await res.Body!.transformToByteArray());
     } catch (err) {
-      if (s3ErrorName(err) === 'NoSuchKey' || (s3Status(err) === 404 && s3ErrorName(err) !== 'NoSuchBucket')) return undefined;
+      if (isAbsentKey(err)) return undefined;
       throw this.fail(err);
     }
   }
 
-  private async exists(rest: string): Promise<boolean> {
+  private async exists(path: string): Promise<boolean> {
     try {
-      await this.s3.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(rest) }));
+      await this.s3.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(path) }));
       return true;
     } catch (err) {
-      if (s3Status(err) === 404 && s3ErrorName(err) !== 'NoSuchBucket') return false;
+      if (isAbsentKey(err)) return false;
       throw this.fail(err);
     }
   }
 
-  private async put(key: string, body: Buffer): Promise<void> {
+  private async put(path: string, body: Buffer): Promise<void> {
     try {
       await this.s3.client.send(new PutObjectCommand({
-        Bucket: this.bucket, Key: key, Body: body, ContentLength: body.length,
-        StorageClass: this.storageClassFor(key),
+        Bucket: this.bucket, Key: this.key(path), Body: body, ContentLength: body.length,
+        StorageClass: this.storageClassFor(path),
       }));
     } catch (err) {
       throw this.fail(err);
@@ -185,34 +186,34 @@ export class S3Store implements Remote {
   }
 
   /** Data packs may go to a cheaper class; metadata stays STANDARD, because it is read on every cold access. */
-  private storageClassFor(key: string): StorageClass | undefined {
+  private storageClassFor(path: string): StorageClass | undefined {
     const cls = effectiveSettings(this.target.settings).storageClass;
-    return cls && key.startsWith(this.key('data/')) ? cls as StorageClass : undefined;
+    return cls && path.startsWith('data/') ? cls as StorageClass : undefined;
   }
 
   /**
    * Creates `key` only if it does not exist (If-None-Match: *). False if it exists. A retried
    * attempt whose first try did land finds its own bytes there, which counts as created.
    */
-  private async putIfAbsent(key: string, body: Buffer): Promise<boolean> {
+  private async putIfAbsent(path: string, body: Buffer): Promise<boolean> {
     try {
-      await this.s3.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: body.length, IfNoneMatch: '*' }));
+      await this.s3.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(path), Body: body, ContentLength: body.length, IfNoneMatch: '*' }));
       return true;
     } catch (err) {
       // 412: the key exists. 409: another conditional write to it is in progress (AWS).
       if (s3Status(err) !== 412 && s3Status(err) !== 409) throw this.fail(err);
     }
-    const rest = key.slice(this.target.prefix ? this.target.prefix.length + 1 : 0);
-    const there = await this.get(rest);
+    const there = await this.get(path);
     return !!there && there.equals(body);
   }
 
-  private async putLarge(key: string, parts: Buffer[], size: number): Promise<void> {
-    if (size <= MULTIPART_BYTES) return this.put(key, Buffer.concat(parts, size));
+  private async putLarge(path: string, parts: Buffer[], size: number): Promise<void> {
+    if (size <= MULTIPART_BYTES) return this.put(path, Buffer.concat(parts, size));
     const body = Buffer.concat(parts, size);
+    const key = this.key(path);
     let uploadId: string | undefined;
     try {
-      const created = await this.s3.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, StorageClass: this.storageClassFor(key) }));
+      const created = await this.s3.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, StorageClass: this.storageClassFor(path) }));
       uploadId = created.UploadId!;
       const slices = Array.from({ length: Math.ceil(size / PART_BYTES) }, (_, i) => i);
       const etags: string[] = [];
@@ -232,8 +233,8 @@ export class S3Store implements Remote {
   }
 
   /** Every key under `rest` (one request per 1,000 keys), or the common prefixes one level down with `delimiter`. */
-  private async list(rest: string, delimiter?: string): Promise<string[]> {
-    const prefix = this.key(rest);
+  private async list(path: string, delimiter?: string): Promise<string[]> {
+    const prefix = this.key(path);
     const out: string[] = [];
     let token: string | undefined;
     try {
@@ -253,7 +254,7 @@ export class S3Store implements Remote {
 
   private learn(index: IndexObject): void {
     if (this.loaded.has(index.hash)) return;
-    this.loaded.set(index.hash, index);
+    this.loaded.add(index.hash);
     for (const entry of index.entries) if (!this.where.has(entry.id)) this.where.set(entry.id, { index, entry });
   }
 
@@ -352,7 +353,7 @@ export class S3Store implements Remote {
   /** Uploads an index object (once every pack it names is durable) and keeps it. */
   private async writeIndex(packs: string[], entries: IndexEntry[], inline: Buffer): Promise<string> {
     const { hash, bytes } = encodeIndexObject(packs, entries, inline);
-    await this.put(this.key(`index/${hash}`), bytes);
+    await this.put(`index/${hash}`, bytes);
     this.learn(decodeIndexObject(bytes, hash));
     await this.keepIndex(hash, bytes);
     return hash;
@@ -398,7 +399,7 @@ export class S3Store implements Remote {
       size = 0;
       while (uploads.size >= MAX_STREAMS) await Promise.race(uploads);
       if (failure) throw failure;
-      const p: Promise<void> = this.putLarge(this.key(`data/${id}.tar`), body, bytes)
+      const p: Promise<void> = this.putLarge(`data/${id}.tar`, body, bytes)
         .then(() => this.journalPack(id, own))
         .then(() => {
           sent += bytes;
@@ -450,7 +451,7 @@ export class S3Store implements Remote {
       if (latest !== (draft.parent ?? 0) && !force) throw staleParent(draft.tree, latest, draft.parent);
       const record: VersionRecord = { ...draft, version: latest + 1 };
       const envelope = encodeEnvelope(record, indexes);
-      if (await this.putIfAbsent(this.versionKey(draft.tree, record.version), envelope)) {
+      if (await this.putIfAbsent(this.versionPath(draft.tree, record.version), envelope)) {
         this.envelopes.set(`${record.tree}@${record.version}`, [...indexes]);
         return record;
       }
@@ -504,7 +505,7 @@ export class S3Store implements Remote {
   // --- reading --------------------------------------------------------------------------------
 
   async readVersion(tree: string, version: number): Promise<VersionRecord> {
-    const bytes = await this.get(`versions/${tree}/${String(version).padStart(VERSION_DIGITS, '0')}`);
+    const bytes = await this.get(this.versionPath(tree, version));
     if (!bytes) throw notFound(`version ${tree}@${version}`, `run \`elton log ${tree}\` to see the versions that exist`);
     const { record, indexes } = decodeEnvelope(bytes, tree, version);
     this.envelopes.set(`${tree}@${version}`, indexes);
@@ -620,7 +621,7 @@ export class S3Store implements Remote {
         try {
           res = await this.s3.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${start}-${end - 1}` }));
         } catch (err) {
-          if (s3ErrorName(err) === 'NoSuchKey') throw notFound(`pack ${pack} in ${this.url}`, 'the bucket lacks data of this version; push it again from a workspace that has it', { object: objects[next].id });
+          if (isAbsentKey(err)) throw notFound(`pack ${pack} in ${this.url}`, 'the bucket lacks data of this version; push it again from a workspace that has it', { object: objects[next].id });
           throw this.fail(err);
         }
         // An endpoint that ignores Range would hand out the wrong bytes: refuse rather than misread.
