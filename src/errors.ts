@@ -15,6 +15,7 @@ export const EXIT = {
   unreachable: 11,
   auth: 12,
   remote: 13,
+  unavailable: 14,
 } as const;
 
 export interface ErrorJson {
@@ -95,6 +96,9 @@ export const formatError = (message: string, hint = 'upgrade elton to a version 
   new EltonError('E_FORMAT', message, EXIT.format, hint);
 
 export const exists = (message: string, hint: string) => new EltonError('E_EXISTS', message, EXIT.exists, hint);
+
+/** A feature this machine cannot offer (FUSE without /dev/fuse, say). */
+export const unavailable = (message: string, hint: string) => new EltonError('E_UNAVAILABLE', message, EXIT.unavailable, hint);
 
 /** True when `err` is an EltonError with this code: the branch a caller takes for one expected failure. */
 export function hasCode(err: unknown, code: string): err is EltonError {

@@ -37,7 +37,10 @@ export interface CheckoutResult {
   reused: number;
   deleted: number;
   bytesWritten: number;
+  /** Objects (trees and chunks) that came from the remote, as encoded bytes; for a local store, every chunk read. */
   fetched: { objects: number; bytes: number };
+  /** Objects a remote-backed store found in a local cache instead of fetching them. */
+  cached: { objects: number; bytes: number };
   transfer: Transfer;
 }
 
@@ -148,8 +151,8 @@ export async function checkoutVersion(ws: Workspace, store: Store, record: Versi
 
   await fsp.rm(ws.stagingDir, { recursive: true, force: true });
   await fsp.mkdir(ws.stagingDir, { recursive: true });
-  const fetched = { objects: 0, bytes: 0 };
-  const staged = await stage(ws, store, target, steps.writes, fetched, reporter);
+  const read = { objects: 0, bytes: 0 };
+  const staged = await stage(ws, store, target, steps.writes, read, reporter);
   const bytesWritten = apply(ws, target, steps, staged, force);
   await fsp.rm(ws.stagingDir, { recursive: true, force: true });
 
@@ -170,7 +173,8 @@ export async function checkoutVersion(ws: Workspace, store: Store, record: Versi
   for (const e of target.values()) if (e.type !== 'dir') files++;
   return {
     ref, tree: record.tree, version: record.version, paths: prefixes ?? null,
-    files, written: steps.writes.length, reused: steps.reused, deleted: steps.deletes.length, bytesWritten, fetched, transfer: transferOf(store),
+    files, written: steps.writes.length, reused: steps.reused, deleted: steps.deletes.length, bytesWritten,
+    fetched: store.use ? { ...store.use.fetched } : read, cached: store.use ? { ...store.use.cached } : { objects: 0, bytes: 0 }, transfer: transferOf(store),
   };
 }
 
@@ -206,7 +210,7 @@ function piecesOf(target: Flat, files: string[]): Piece[] {
  * filesystem's per-directory locking and journal, and measured here, a thread pool issuing
  * them in parallel was 2-3x slower than one thread issuing them back to back.
  */
-async function stage(ws: Workspace, store: Store, target: Flat, writes: string[], fetched: { objects: number; bytes: number }, reporter: Reporter): Promise<Map<string, string>> {
+async function stage(ws: Workspace, store: Store, target: Flat, writes: string[], read: { objects: number; bytes: number }, reporter: Reporter): Promise<Map<string, string>> {
   const staged = new Map<string, string>();
   const files = writes.filter((p) => target.get(p)!.type === 'file');
   const total = files.reduce((n, p) => n + target.get(p)!.size, 0);
@@ -227,8 +231,8 @@ async function stage(ws: Workspace, store: Store, target: Flat, writes: string[]
     const plain = new Map<string, Buffer>();
     const sizes = new Map(batch.flatMap((p) => p.chunks.map((c) => [c.id, c.size] as const)));
     await store.readObjects(sizes.keys(), (id, data) => {
-      fetched.objects++;
-      fetched.bytes += data.length;
+      read.objects++;
+      read.bytes += data.length;
       // Small objects are decoded here: for them a thread-pool round trip costs more than the work.
       const size = sizes.get(id)!;
       if (size < ASYNC_DECODE_BYTES) {

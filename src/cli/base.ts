@@ -16,7 +16,8 @@ export const EXIT_CODE_HELP = `EXIT CODES (docs/errors.md)
   4  not found                11 remote unreachable
   5  conflict (stale parent   12 auth (token, scope, TLS trust)
      or uncommitted changes)  13 remote error
-  6  locked by another elton process`;
+  6  locked by another elton  14 unavailable here (no FUSE)
+     process`;
 
 type Spinner = { text: string; isSpinning: boolean; stop(): void; start(): Spinner };
 

@@ -1,4 +1,9 @@
-// A local file store fronting a remote (a master or a bucket): reads go through the cache, commits are staged locally and pushed.
+// Local stores fronting a remote (a master or a bucket): reads go through the caches, commits are staged locally and pushed.
+//
+// Two local tiers. `local` (a workspace's .elton/cache, or the user cache's per-remote directory)
+// holds the remote's config, the version records read, and what commits staged: data a pending
+// commit needs, so it is never trimmed. `shared` (the user cache's objects, when there is one)
+// receives every object fetched, for all workspaces, mounts and gateways of the user.
 //
 // Objects are immutable, so whatever has been fetched once is kept and never fetched again, and
 // the cache never needs invalidating. Every object that arrives is verified against its id before
@@ -6,13 +11,16 @@
 // the version: a constant number of requests, whatever the number of files.
 
 import { decodeObject, decodeObjectAsync, Kind } from '../object.js';
-import { corrupt, hasCode } from '../errors.js';
+import { corrupt, hasCode, notFound } from '../errors.js';
 import { collectReachable, pathSelected } from '../snapshot.js';
 import { decodeTree } from '../tree.js';
 import type { Reporter } from '../events.js';
 import type { VersionRecord } from '../version.js';
 import type { FileStore } from './file-store.js';
-import type { ObjectWriter, Remote, Store, VersionDraft } from './store.js';
+import type { ObjectSource, ObjectWriter, Remote, Store, VersionDraft } from './store.js';
+import { noCacheUse, type CacheUse, type UserCache } from './user-cache.js';
+
+type OnObject = (id: string, data: Buffer) => void | Promise<void>;
 
 /** Objects at least this big are verified on the thread pool while the stream goes on. */
 const ASYNC_VERIFY_BYTES = 64 * 1024;
@@ -20,32 +28,102 @@ const ASYNC_VERIFY_BYTES = 64 * 1024;
 const VERIFY_WINDOW_BYTES = 64 * 1024 * 1024;
 
 export class CachedStore implements Store {
-  constructor(readonly local: FileStore, readonly remote: Remote) {}
+  /** Distinct objects this store fetched, or found in a cache, since it was opened. */
+  readonly use: CacheUse = noCacheUse();
+  private readonly counted = new Set<string>();
+  private readonly shared?: FileStore;
+
+  constructor(readonly local: FileStore, readonly remote: Remote, private readonly userCache?: UserCache) {
+    this.shared = userCache?.objects;
+  }
 
   get url(): string { return this.remote.url; }
   get config() { return this.local.config; }
   get transfer() { return this.remote.transfer; }
 
+  /** What a commit must still write: only the local tier counts, since the shared one may be trimmed before the push. */
   missing(ids: Iterable<string>): Promise<Set<string>> { return this.local.missing(ids); }
   writer(): ObjectWriter { return this.local.writer(); }
   knownIds(): Promise<string[]> { return this.local.knownIds(); }
 
-  async readObjects(ids: Iterable<string>, onObject: (id: string, data: Buffer) => void | Promise<void>): Promise<void> {
-    const list = [...new Set(ids)];
-    await this.prefetch(list);
-    await this.local.readObjects(list, onObject);
+  /** Reads through both tiers, fetching what neither holds. A pack trimmed away meanwhile by another process is fetched again. */
+  async readObjects(ids: Iterable<string>, onObject: OnObject): Promise<void> {
+    const delivered = new Set<string>();
+    for (let attempt = 1; ; attempt++) {
+      const rest = [...new Set(ids)].filter((id) => !delivered.has(id));
+      await this.prefetch(rest);
+      try {
+        await this.readHeld(rest, (id, data) => {
+          delivered.add(id);
+          this.count('cached', id, data.length);
+          return onObject(id, data);
+        });
+        return;
+      } catch (err) {
+        if (attempt >= 3 || !hasCode(err, 'E_NOT_FOUND') || !err.details?.pack) throw err;
+      }
+    }
+  }
+
+  /** The ids held by neither tier. */
+  private async absent(ids: Iterable<string>): Promise<Set<string>> {
+    const notLocal = await this.local.missing(ids);
+    return this.shared && notLocal.size ? this.shared.missing(notLocal) : notLocal;
+  }
+
+  /** Reads objects the tiers hold, without fetching. */
+  private async readHeld(ids: string[], onObject: OnObject): Promise<void> {
+    const notLocal = await this.local.missing(ids);
+    const inLocal = notLocal.size ? ids.filter((id) => !notLocal.has(id)) : ids;
+    if (inLocal.length) await this.local.readObjects(inLocal, onObject);
+    if (!notLocal.size) return;
+    if (!this.shared) {
+      const id = notLocal.values().next().value!;
+      throw notFound(`object ${id}`, 'the store is incomplete; push the data again from a workspace that has it', { object: id });
+    }
+    await this.shared.readObjects(notLocal, onObject);
+  }
+
+  /** Where a push reads what it sends: both tiers. */
+  private readonly source: ObjectSource = {
+    locate: async (id) => (await this.local.locate(id)) ?? this.shared?.locate(id),
+    readObjects: (ids, onObject) => this.readHeld([...ids], onObject),
+  };
+
+  private count(kind: 'fetched' | 'cached', id: string, bytes: number): void {
+    if (this.counted.has(id)) return;
+    this.counted.add(id);
+    this.use[kind].objects++;
+    this.use[kind].bytes += bytes;
   }
 
   async prefetch(ids: Iterable<string>, sizes?: Map<string, number>, reporter?: Reporter): Promise<void> {
-    const absent = [...(await this.local.missing(ids))];
-    if (!absent.length) return;
-    const total = absent.reduce((n, id) => n + (sizes?.get(id) ?? 0), 0);
+    let absent = await this.absent(ids);
+    if (!absent.size) return;
+    // Another process (a mount, a gateway, a checkout) may have fetched them since the index was read.
+    if (this.shared) {
+      await this.shared.refresh();
+      absent = await this.shared.missing(absent);
+      if (!absent.size) return;
+    }
+    const list = [...absent];
+    const total = list.reduce((n, id) => n + (sizes?.get(id) ?? 0), 0);
     let loaded = 0;
-    await this.keep((add) => this.remote.readObjects(absent, async (id, data) => {
+    await this.keep((add) => this.remote.readObjects(list, async (id, data) => {
       await add(id, data);
       loaded += sizes?.get(id) ?? 0;
       if (total) reporter?.({ type: 'progress', phase: 'fetch', loaded, total, unit: 'bytes' });
     }, sizes));
+  }
+
+  /**
+   * Drops the cached copy of an object found corrupt on a later read (a disk fault): the pack
+   * holding it leaves the shared cache, and the next read fetches it again. Local-tier data is
+   * never dropped: it may be a pending commit's only copy.
+   */
+  async dropCached(id: string): Promise<string | undefined> {
+    if (!this.shared || !(await this.local.missing([id])).size) return undefined;
+    return this.shared.dropPackOf(id);
   }
 
   /** Fetches the trees under `root` that the cache lacks, in one request: the walk stops at the first missing tree on each path. */
@@ -53,11 +131,11 @@ export class CachedStore implements Store {
     const frontier: Array<{ id: string; path: string }> = [];
     let level = new Map<string, string[]>([[root, ['']]]);
     while (level.size) {
-      const absent = await this.local.missing(level.keys());
+      const absent = await this.absent(level.keys());
       for (const id of absent) for (const path of level.get(id)!) frontier.push({ id, path });
       const present = [...level.keys()].filter((id) => !absent.has(id));
       const next = new Map<string, string[]>();
-      await this.local.readObjects(present, (id, data) => {
+      await this.readHeld(present, (id, data) => {
         for (const e of decodeTree(decodeObject(data, `tree ${id}`, id).plain, id).entries) {
           if (e.type !== 'dir') continue;
           for (const dir of level.get(id)!) {
@@ -80,7 +158,7 @@ export class CachedStore implements Store {
    * bytes in verification are bounded.
    */
   private async keep(fetch: (add: (id: string, data: Buffer) => Promise<void>) => Promise<void>): Promise<void> {
-    const writer = this.local.writer();
+    const writer = (this.shared ?? this.local).writer();
     const verifying = new Set<Promise<void>>();
     let inFlight = 0;
     let failure: unknown;
@@ -88,6 +166,7 @@ export class CachedStore implements Store {
     let queue = Promise.resolve();
     const accept = (id: string, data: Buffer, kind: number) => {
       if (kind !== Kind.chunk && kind !== Kind.tree) throw corrupt(`object ${id} from ${this.url} is not a chunk or a tree`, undefined, { object: id });
+      this.count('fetched', id, data.length);
       const added = queue.then(() => writer.add(id, data));
       queue = added.catch(() => {});
       return added;
@@ -141,19 +220,24 @@ export class CachedStore implements Store {
     if (draft.parent !== null) {
       try {
         const parent = await this.readVersion(draft.tree, draft.parent);
-        skip = (await collectReachable(this.local, parent.root)).trees;
+        skip = (await collectReachable(this.source, parent.root)).trees;
       } catch { /* the parent's trees are not all cached: ask about everything */ }
     }
-    const reach = await collectReachable(this.local, draft.root, skip);
+    // Through `this`: a subtree kept from the parent may have been trimmed from the shared cache.
+    const reach = await collectReachable(this, draft.root, skip);
     const ids = [...reach.trees, ...reach.chunks.keys()];
     const wanted = await this.remote.missing(ids);
-    if (wanted.size) await this.remote.send([...wanted], this.local, reporter);
+    if (wanted.size) await this.remote.send([...wanted], this.source, reporter);
     const record = await this.remote.issueVersion(draft, force, { ids, parentToo: skip.size > 0 });
     await this.local.createVersion(record);
     return record;
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.local.close(), this.remote.close()]);
+    const t = this.remote.transfer;
+    if (this.userCache && (t.requests || this.use.cached.objects)) {
+      await this.userCache.record({ time: new Date().toISOString(), remote: this.url, transfer: { ...t }, fetched: { ...this.use.fetched }, cached: { ...this.use.cached } }).catch(() => {});
+    }
+    await Promise.all([this.local.close(), this.remote.close(), this.userCache?.close()]);
   }
 }

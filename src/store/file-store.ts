@@ -36,31 +36,57 @@ export interface ObjectIndex {
   add(pack: string, entries: PackEntry[]): void | Promise<void>;
   /** Every id, where that is cheap. */
   ids?(): string[];
+  /** Re-reads what other processes published or removed since (stores shared by processes, such as the user cache). */
+  refresh?(root: string): Promise<void>;
+  /** Drops a pack that is gone from disk. */
+  forgetPack?(pack: string): void;
 }
 
-/** The default index: every .idx file of the store, read into a Map. */
+/**
+ * The default index: every .idx file of the store, read into a Map. `refresh` picks up packs
+ * published by other processes since, and forgets packs another process removed (a cache trim).
+ */
 class MemoryIndex implements ObjectIndex {
-  private constructor(private readonly map: Map<string, Location>) {}
+  private readonly map = new Map<string, Location>();
+  private readonly packs = new Map<string, string[]>();
 
   static async load(root: string): Promise<MemoryIndex> {
-    const map = new Map<string, Location>();
-    const names = (await fsp.readdir(join(root, 'packs'))).filter((n) => n.endsWith('.idx')).sort();
-    await Promise.all(names.map(async (name) => {
-      const pack = name.slice(0, -4);
-      for (const e of decodeIndex(await fsp.readFile(join(root, 'packs', name)), name)) {
-        if (!map.has(e.id)) map.set(e.id, { pack, offset: e.offset, length: e.length });
-      }
-    }));
-    return new MemoryIndex(map);
+    const index = new MemoryIndex();
+    await index.refresh(root);
+    return index;
   }
 
   get(id: string): Location | undefined { return this.map.get(id); }
 
   add(pack: string, entries: PackEntry[]): void {
+    if (this.packs.has(pack)) return;
+    this.packs.set(pack, entries.map((e) => e.id));
     for (const e of entries) if (!this.map.has(e.id)) this.map.set(e.id, { pack, offset: e.offset, length: e.length });
   }
 
   ids(): string[] { return [...this.map.keys()]; }
+
+  async refresh(root: string): Promise<void> {
+    const names = new Set((await fsp.readdir(join(root, 'packs'))).filter((n) => n.endsWith('.idx')).map((n) => n.slice(0, -4)));
+    for (const pack of this.packs.keys()) if (!names.has(pack)) this.forgetPack(pack);
+    const fresh = [...names].filter((pack) => !this.packs.has(pack)).sort();
+    const loaded = await Promise.all(fresh.map(async (pack) => {
+      try {
+        return [pack, decodeIndex(await fsp.readFile(join(root, 'packs', `${pack}.idx`)), `${pack}.idx`)] as const;
+      } catch (err) {
+        if (isErrno(err, 'ENOENT')) return undefined; // removed since the listing
+        throw err;
+      }
+    }));
+    for (const l of loaded) if (l) this.add(l[0], l[1]);
+  }
+
+  forgetPack(pack: string): void {
+    const ids = this.packs.get(pack);
+    if (!ids) return;
+    this.packs.delete(pack);
+    for (const id of ids) if (this.map.get(id)?.pack === pack) this.map.delete(id);
+  }
 }
 
 const PACK_TARGET = 32 * 1024 * 1024;
@@ -88,6 +114,10 @@ export class FileStore implements Store {
   private loading?: Promise<ObjectIndex>;
   private readonly fds = new Map<string, fsp.FileHandle>();
   readonly transfer = noTransfer();
+
+  /** When set, reading a pack marks it used (its mtime), for least-recently-used trimming. */
+  trackUse = false;
+  private readonly touched = new Set<string>();
 
   private constructor(readonly root: string, readonly config: StoreConfig, private index?: ObjectIndex) {}
 
@@ -123,6 +153,34 @@ export class FileStore implements Store {
     return this.index;
   }
 
+  /** Sees packs that other processes published, or removed, since the index was loaded. */
+  async refresh(): Promise<void> {
+    if (!this.index && !this.loading) return;
+    await (await this.loadIndex()).refresh?.(this.root);
+  }
+
+  /**
+   * Removes the pack holding `id` (a cache entry found corrupt): it is a cache, so the objects
+   * are fetched again when next needed.
+   */
+  async dropPackOf(id: string): Promise<string | undefined> {
+    const index = await this.loadIndex();
+    const loc = index.get(id);
+    if (!loc) return undefined;
+    await this.removePack(loc.pack);
+    return loc.pack;
+  }
+
+  /** Index first, so no new reader finds the pack; readers holding it open keep reading it. */
+  async removePack(pack: string): Promise<void> {
+    await fsp.rm(join(this.root, 'packs', `${pack}.idx`), { force: true });
+    await fsp.rm(join(this.root, 'packs', `${pack}.tar`), { force: true });
+    (this.index as ObjectIndex | undefined)?.forgetPack?.(pack);
+    const fh = this.fds.get(pack);
+    this.fds.delete(pack);
+    await fh?.close().catch(() => {});
+  }
+
   async missing(ids: Iterable<string>): Promise<Set<string>> {
     const index = await this.loadIndex();
     const out = new Set<string>();
@@ -147,8 +205,21 @@ export class FileStore implements Store {
   private async packHandle(pack: string): Promise<fsp.FileHandle> {
     let fh = this.fds.get(pack);
     if (!fh) {
-      fh = await fsp.open(join(this.root, 'packs', `${pack}.tar`), 'r');
+      const path = join(this.root, 'packs', `${pack}.tar`);
+      try {
+        fh = await fsp.open(path, 'r');
+      } catch (err) {
+        if (!isErrno(err, 'ENOENT')) throw err;
+        // Removed by another process (a cache trim) after this one loaded the index.
+        (await this.loadIndex()).forgetPack?.(pack);
+        throw notFound(`pack ${pack}`, 'it was removed while in use; read again', { pack });
+      }
       this.fds.set(pack, fh);
+    }
+    if (this.trackUse && !this.touched.has(pack)) {
+      this.touched.add(pack);
+      const now = new Date();
+      await fsp.utimes(join(this.root, 'packs', `${pack}.tar`), now, now).catch(() => {});
     }
     return fh;
   }

@@ -10,6 +10,7 @@ import { S3Store } from '../remote/s3-store.js';
 import { formatS3Url, isS3Url, parseS3Url, type S3Settings } from '../remote/s3-client.js';
 import { CachedStore } from './cached-store.js';
 import { FileStore } from './file-store.js';
+import { UserCache } from './user-cache.js';
 import { STORE_FORMAT, type Remote, type Store, type StoreConfig } from './store.js';
 
 export interface OpenOptions {
@@ -17,6 +18,8 @@ export interface OpenOptions {
   cacheDir?: string;
   /** Bearer token from the workspace config; ELTON_TOKEN wins. */
   token?: string;
+  /** The user-wide object cache to share; opened at its default place when absent. */
+  userCache?: UserCache;
 }
 
 export const isHttpUrl = (url: string) => /^https?:\/\//i.test(url);
@@ -80,18 +83,34 @@ async function openRemote(url: string, opts: OpenOptions, create?: StoreConfig):
   } catch (err) {
     if (!hasCode(err, 'E_NOT_FOUND')) throw err;
   }
-  if (local) {
-    return new CachedStore(local, isS3Url(url) ? S3Store.withConfig(url, local.config, indexCache) : HttpStore.withConfig(url, client, local.config));
-  }
-  let remote: Remote;
-  if (isS3Url(url)) remote = create ? await S3Store.create(url, create, indexCache) : await S3Store.connect(url, indexCache);
-  else remote = await HttpStore.connect(url, client);
+  const userCache = opts.userCache ?? await UserCache.open();
   try {
-    return new CachedStore(await FileStore.create(cacheDir, remote.config), remote);
+    if (local) {
+      return new CachedStore(local, isS3Url(url) ? S3Store.withConfig(url, local.config, indexCache) : HttpStore.withConfig(url, client, local.config), userCache);
+    }
+    let remote: Remote;
+    if (isS3Url(url)) remote = create ? await S3Store.create(url, create, indexCache) : await S3Store.connect(url, indexCache);
+    else remote = await HttpStore.connect(url, client);
+    try {
+      return new CachedStore(await FileStore.create(cacheDir, remote.config), remote, userCache);
+    } catch (err) {
+      await remote.close();
+      throw err;
+    }
   } catch (err) {
-    await remote.close();
+    await userCache.close();
     throw err;
   }
+}
+
+/**
+ * Opens a remote for reading without a workspace (a mount, a gateway): its config and version
+ * records are kept in the user cache's directory for that remote, objects in the shared cache.
+ */
+export async function openForReading(url: string): Promise<Store> {
+  if (!isNetworkUrl(url)) return FileStore.open(FileStore.pathFromUrl(url));
+  const userCache = await UserCache.open();
+  return openRemote(url, { cacheDir: userCache.remoteDir(url), userCache });
 }
 
 export async function openStore(url: string, opts: OpenOptions = {}): Promise<Store> {

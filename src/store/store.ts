@@ -4,6 +4,7 @@ import type { ChunkerParams } from '../chunker.js';
 import type { Compression } from '../object.js';
 import type { Reporter } from '../events.js';
 import type { VersionRecord } from '../version.js';
+import type { CacheUse } from './user-cache.js';
 
 export const STORE_FORMAT = 1;
 
@@ -41,6 +42,8 @@ export interface Store {
   readonly config: StoreConfig;
   /** Network use so far (zero for local stores). */
   readonly transfer: Transfer;
+  /** For stores fronting a remote: the distinct objects fetched, and those found in a local cache instead. */
+  readonly use?: CacheUse;
   /** Returns the ids, among `ids`, that the store does not hold. */
   missing(ids: Iterable<string>): Promise<Set<string>>;
   writer(): ObjectWriter;
@@ -56,6 +59,8 @@ export interface Store {
   prefetch?(ids: Iterable<string>, sizes?: Map<string, number>, reporter?: Reporter): Promise<void>;
   /** The same for the tree objects under `root` along the selected paths. */
   prefetchTrees?(root: string, prefixes?: string[]): Promise<void>;
+  /** For caches: forgets the cached copy of an object found corrupt, so the next read fetches it again; returns what was dropped. */
+  dropCached?(id: string): Promise<string | undefined>;
   listTrees(): Promise<string[]>;
   listVersions(tree: string): Promise<number[]>;
   /** 0 when the tree has no version yet. */
