@@ -17,6 +17,7 @@ import type { CacheUse } from '../store/user-cache.js';
 import { invalidNameReason } from '../tree.js';
 import type { VersionRecord } from '../version.js';
 import { ObjectLoader, type LoaderStats } from './loader.js';
+import { closeGracefully, listen } from '../lib/http-server.js';
 import { VersionView, type Node } from './view.js';
 
 /** How long a gateway reuses a resolved @latest; also its max-age. */
@@ -328,25 +329,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       finish(sendBody(req, res, status, 'application/json', JSON.stringify({ error: { status, message } }) + '\n', { 'cache-control': 'no-store', ...headers }));
     });
   });
-  server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => { server.off('error', reject); resolve(); });
-  });
-  const addr = server.address() as { address: string; port: number };
-  const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
-
+  const url = await listen(server, opts.host, opts.port, 'http');
   let closing: Promise<void> | undefined;
-  return {
-    url: `http://${host}:${addr.port}`,
-    stats,
-    close: () => closing ??= (async () => {
-      const done = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      const grace = setTimeout(() => server.closeAllConnections(), 5000);
-      await done;
-      clearTimeout(grace);
-    })(),
-  };
+  return { url, stats, close: () => closing ??= closeGracefully(server, 5000) };
 }
 

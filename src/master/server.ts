@@ -22,6 +22,7 @@ import type { VersionDraft } from '../store/store.js';
 import { API, decodeIds, encodeIds, readPack, PackStreamWriter, PackFormatError } from '../remote/wire.js';
 import { VERSION_HEADER } from '../remote/http-store.js';
 import { MasterMeta } from './meta.js';
+import { closeGracefully, listen } from '../lib/http-server.js';
 import type { Grant, Scope, TokenTable } from './tokens.js';
 
 export interface RequestLog {
@@ -355,28 +356,13 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
   };
 
   const server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) : http.createServer(handler);
-  // Longer than any client's think time between the requests of one command, so a kept-alive socket is not cut under it.
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 70_000;
-  server.requestTimeout = 0;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => { server.off('error', reject); resolve(); });
-  });
-  const addr = server.address() as { address: string; port: number };
-  const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
-  const url = `${opts.tls ? 'https' : 'http'}://${host}:${addr.port}`;
+  const url = await listen(server, opts.host, opts.port, opts.tls ? 'https' : 'http');
 
   let closing: Promise<void> | undefined;
   return {
     url,
     close: () => closing ??= (async () => {
-      const done = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      // In-flight requests get a grace period to finish; then they are cut.
-      const grace = setTimeout(() => server.closeAllConnections(), 10_000);
-      await done;
-      clearTimeout(grace);
+      await closeGracefully(server, 10_000);
       await store.close();
       await meta.close();
     })(),
