@@ -8,7 +8,7 @@
 import { existsSync, promises as fsp } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { hasCode, isErrno, notFound, unavailable, usage } from '../errors.js';
 import type { VersionView, Node } from './view.js';
 
@@ -29,6 +29,21 @@ function loadFuse(): FuseModule {
   } catch (err) {
     throw unavailable(`FUSE is not available: fuse-native did not load (${err instanceof Error ? err.message.split('\n')[0] : err})`, FUSE_HINT);
   }
+}
+
+/**
+ * Releases what fuse-native's native side holds on the event loop. Its own unmount does this only
+ * after its fusermount succeeds, which it never does once the mount was removed from outside
+ * (`elton unmount`, fusermount -u): without this the process would outlive its mount forever.
+ */
+function releaseNative(fuse: FuseInstance, abs: string): void {
+  try {
+    const dir = dirname(createRequire(import.meta.url).resolve('fuse-native'));
+    // The same addon fuse-native loaded (native modules are cached by path).
+    const binding = createRequire(join(dir, 'index.js'))('node-gyp-build')(dir) as { fuse_native_unmount(mnt: string, thread: Buffer): void };
+    const thread = (fuse as unknown as { _thread?: Buffer })._thread;
+    if (thread) binding.fuse_native_unmount(abs, thread);
+  } catch { /* at worst the process lingers after its mount is gone */ }
 }
 
 /** The mount points of this machine, from /proc (Linux); undefined where it cannot be read. */
@@ -180,7 +195,10 @@ export async function mountView(view: VersionView, mountpoint: string, opts: Mou
     stats,
     gone,
     unmount: () => unmounting ??= new Promise<void>((ok) => {
-      if (isGone) return ok();
+      if (isGone) {
+        releaseNative(fuse, abs);
+        return ok();
+      }
       fuse.unmount((err) => {
         clearInterval(watch);
         if (err) opts.onError?.(abs, err);
