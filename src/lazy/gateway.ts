@@ -165,6 +165,20 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     return version;
   };
 
+  // Version records are immutable: concurrent requests for one share a single read.
+  const records = new Map<string, Promise<VersionRecord>>();
+  const recordOf = (tree: string, version: number): Promise<VersionRecord> => {
+    const key = formatRef(tree, version);
+    let r = records.get(key);
+    if (!r) {
+      r = store.readVersion(tree, version);
+      if (records.size > 10_000) records.delete(records.keys().next().value!);
+      records.set(key, r);
+      r.catch(() => records.delete(key));
+    }
+    return r;
+  };
+
   const viewOf = async (record: VersionRecord): Promise<VersionView> => {
     const key = formatRef(record.tree, record.version);
     let v = views.get(key);
@@ -223,6 +237,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         entries: entries.map((e) => ({ name: e.name, type: e.type, size: e.size, mode: e.mode.toString(8).padStart(4, '0'), mtime: new Date(e.mtime).toISOString(), ...(e.type === 'symlink' ? { target: e.target } : { id: e.id }) })),
       }, () => page(`${ref}:/${node.path}`, crumbs, rows), headers);
     }
+    if (trailingSlash) throw new HttpError(404, `"${node.path}" is a file, not a directory`);
     const etag = `"${node.id}"`;
     const headers: Record<string, string> = {
       etag, 'cache-control': cache, 'accept-ranges': 'bytes', 'last-modified': new Date(node.mtime).toUTCString(),
@@ -279,7 +294,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       version = await latestOf(ref.tree);
       if (version === 0) throw new HttpError(404, `tree "${ref.tree}" has no versions`);
     }
-    const view = await viewOf(await store.readVersion(ref.tree, version));
+    const view = await viewOf(await recordOf(ref.tree, version));
     const found = await view.lookup(names.slice(1).join('/'));
     if (found.kind === 'through-symlink') throw new HttpError(403, `"${found.at}" is a symlink; the gateway does not follow symlinks`);
     if (found.kind === 'absent') throw new HttpError(404, `"${names.slice(1).join('/')}" not found in ${view.ref}`);

@@ -2,7 +2,7 @@
 
 import { resolve, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { hasCode, usage } from '../errors.js';
 import { DEFAULT_CHUNKER } from '../chunker.js';
 import { HttpStore } from '../remote/http-store.js';
@@ -61,9 +61,12 @@ export function normalizeRemote(text: string, cwd = process.cwd(), s3?: S3Settin
     return text;
   }
   const abs = resolve(cwd, text);
+  let config: { remote?: string | null } | undefined;
   try {
-    if (statSync(join(abs, '.elton', 'config.json')).isFile()) return pathToFileURL(join(abs, '.elton', 'store')).href;
+    config = JSON.parse(readFileSync(join(abs, '.elton', 'config.json'), 'utf8')) as { remote?: string | null };
   } catch { /* not a workspace: a plain store directory */ }
+  // A workspace stands for its store: its remote, or its embedded store.
+  if (config) return typeof config.remote === 'string' && config.remote ? config.remote : pathToFileURL(join(abs, '.elton', 'store')).href;
   return pathToFileURL(abs).href;
 }
 
