@@ -78,6 +78,9 @@ export async function checkMountpoint(mountpoint: string): Promise<string> {
   return abs;
 }
 
+/** An open file: where its reader stopped, and how far ahead of it chunks are being fetched. */
+interface ReadStream { node: Node; next: number; ahead: number; frontier: number }
+
 export interface MountStats { lookups: number; reads: number; bytesRead: number; errors: number }
 
 export interface MountHandle {
@@ -92,6 +95,8 @@ const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
 const S_IFLNK = 0o120000;
 const OPEN_ACCESS_MODE = 3;
+const READ_AHEAD_MIN = 1024 * 1024;
+const READ_AHEAD_MAX = 16 * 1024 * 1024;
 
 export interface MountOptions {
   /** Logged, never thrown: a FUSE callback cannot throw. */
@@ -104,7 +109,7 @@ export async function mountView(view: VersionView, mountpoint: string, opts: Mou
   const uid = process.getuid?.() ?? 0;
   const gid = process.getgid?.() ?? 0;
   const stats: MountStats = { lookups: 0, reads: 0, bytesRead: 0, errors: 0 };
-  const open = new Map<number, Node>();
+  const open = new Map<number, ReadStream>();
   let nextFd = 1;
 
   const errno = (path: string, err: unknown): number => {
@@ -122,6 +127,23 @@ export async function mountView(view: VersionView, mountpoint: string, opts: Mou
     const t = new Date(n.mtime);
     const mode = (n.type === 'dir' ? S_IFDIR : n.type === 'symlink' ? S_IFLNK : S_IFREG) | (n.type === 'symlink' ? 0o777 : n.mode & 0o777);
     return { mode, uid, gid, size: n.type === 'dir' ? 4096 : n.size, nlink: n.type === 'dir' ? 2 : 1, mtime: t, atime: t, ctime: t, blocks: Math.ceil(n.size / 512), blksize: 4096 };
+  };
+  /**
+   * The kernel reads a file 128 KiB at a time; over a WAN, fetching only the chunk under each
+   * read would cost a round trip per chunk. A reader that keeps reading where it stopped gets
+   * whole windows fetched ahead of it, each twice the last up to READ_AHEAD_MAX (as the kernel's
+   * own readahead grows), the next one asked for when the reader is half way into the current.
+   */
+  const readAhead = (h: ReadStream, pos: number, len: number) => {
+    // The kernel may have a few reads of one stream in flight at once, so "where it stopped" is approximate.
+    const sequential = pos > 0 && Math.abs(pos - h.next) <= READ_AHEAD_MIN;
+    h.next = sequential ? Math.max(h.next, pos + len) : pos + len;
+    if (!sequential) { h.ahead = 0; h.frontier = 0; return; }
+    if (h.frontier < h.next) { h.frontier = h.next; h.ahead = 0; }
+    if (h.frontier >= h.node.size || h.frontier - h.next > h.ahead / 2) return;
+    h.ahead = Math.min(READ_AHEAD_MAX, Math.max(READ_AHEAD_MIN, h.ahead * 2));
+    view.prefetch(h.node, h.frontier, h.ahead);
+    h.frontier += h.ahead;
   };
   type Cb = (...args: unknown[]) => void;
   const readOnly = (...args: unknown[]) => (args[args.length - 1] as Cb)(Fuse.EROFS);
@@ -144,7 +166,7 @@ export async function mountView(view: VersionView, mountpoint: string, opts: Mou
         if (!n) return cb(Fuse.ENOENT);
         if (n.type === 'dir') return cb(Fuse.EISDIR);
         const fd = nextFd++;
-        open.set(fd, n);
+        open.set(fd, { node: n, next: 0, ahead: 0, frontier: 0 });
         cb(0, fd);
       }, (err) => cb(errno(path, err)));
     },
@@ -153,10 +175,11 @@ export async function mountView(view: VersionView, mountpoint: string, opts: Mou
       cb(0);
     },
     read: (path: string, fd: number, buf: Buffer, len: number, pos: number, cb: Cb) => {
-      const node = open.get(fd);
-      const got = node ? Promise.resolve(node) : lookup(path);
+      const handle = open.get(fd);
+      const got = handle ? Promise.resolve(handle.node) : lookup(path);
       got.then(async (n) => {
         if (!n || n.type !== 'file') return cb(n ? Fuse.EISDIR : Fuse.ENOENT);
+        if (handle) readAhead(handle, pos, len);
         const data = await view.read(n, pos, len);
         data.copy(buf);
         stats.reads++;

@@ -126,11 +126,24 @@ export class VersionView {
     if (start >= end) return Buffer.alloc(0);
     const o = offsets(chunks);
     const first = chunkAt(o, start);
-    const last = chunkAt(o, end - 1);
-    const wanted = chunks.slice(first, last + 1);
+    const wanted = this.chunksUnder(file, start, end);
     const plain = await this.loader.plain(wanted.map((c) => c.id), new Map(wanted.map((c) => [c.id, c.size])));
     const whole = plain.length === 1 ? plain[0] : Buffer.concat(plain);
     return whole.subarray(start - o[first], end - o[first]);
+  }
+
+  /** Starts bringing the chunks under [start, start + length) into the cache, without waiting: readahead. */
+  prefetch(file: Node, start: number, length: number): void {
+    const ids = this.chunksUnder(file, start, start + length);
+    if (ids.length) this.loader.ensure(ids.map((c) => c.id), new Map(ids.map((c) => [c.id, c.size]))).catch(() => {});
+  }
+
+  private chunksUnder(file: Node, start: number, end: number): ChunkRef[] {
+    const chunks = file.chunks ?? [];
+    end = Math.min(end, file.size);
+    if (start >= end) return [];
+    const o = offsets(chunks);
+    return chunks.slice(chunkAt(o, start), chunkAt(o, end - 1) + 1);
   }
 
   /** Streams bytes [start, end) of a file in windows, fetching the next window while the current one is written. */
@@ -149,9 +162,7 @@ export class VersionView {
       s = e;
     }
     const ensure = (w: [number, number]) => {
-      const from = chunkAt(o, w[0]);
-      const to = chunkAt(o, w[1] - 1);
-      const ids = chunks.slice(from, to + 1);
+      const ids = this.chunksUnder(file, w[0], w[1]);
       const p = this.loader.ensure(ids.map((c) => c.id), new Map(ids.map((c) => [c.id, c.size])));
       p.catch(() => {});
       return p;
