@@ -7,6 +7,7 @@ import path from 'node:path';
 import { DEFAULT_BENCH_DIR, EDIT_BYTES, applyEdit, ensureWorkload } from './workload.mjs';
 import { benchMaster } from './master.mjs';
 import { benchS3 } from './s3.mjs';
+import { benchLazy } from './lazy.mjs';
 import { desAvailable } from './support.mjs';
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '..');
@@ -16,12 +17,13 @@ const TIMEOUT_MS = 60 * 60 * 1000;
 
 // ---------------------------------------------------------------- options
 
-const USAGE = `usage: node bench/run.mjs [--only small|large|master|s3] [--skip elton,restic,git,git-large,rclone,limit,master,s3] [--skip-elton]
+const USAGE = `usage: node bench/run.mjs [--only small|large|master|s3|lazy] [--skip elton,restic,git,git-large,rclone,limit,master,s3,lazy] [--skip-elton]
                          [--reps N] [--keep] [--no-verify]
   master: elton push/clone against \`elton master\`, direct and through an emulated WAN, next to rclone to s3rver (small tree)
   s3: elton, restic and rclone push to and check out from s3rver, direct and through the emulated WAN (small tree)
+  lazy: a 64 MiB file read three times through the WAN (clone, mount, serve), one file of the small tree cold, the gateway under 100 clients
 env: BENCH_DIR (default ${DEFAULT_BENCH_DIR}), BENCH_SCALE (default 1: ~200 MB small tree, ~1.3 GB large tree),
-     ELTON_BIN (default <repo>/bin/run.js), BENCH_WAN_RTT_MS (250), BENCH_WAN_MBIT (200), BENCH_RCLONE_FILES (1000)`;
+     ELTON_BIN (default <repo>/bin/run.js), BENCH_WAN_RTT_MS (250), BENCH_WAN_MBIT (200), BENCH_RCLONE_FILES (1000), BENCH_LOAD_SECONDS (10)`;
 
 function parseArgs(argv) {
   const opts = { only: null, skip: new Set(), reps: 1, keep: false, verify: true };
@@ -43,7 +45,7 @@ function parseArgs(argv) {
       process.exit(0);
     } else throw new Error(`unknown argument ${a}\n${USAGE}`);
   }
-  if (opts.only && !['small', 'large', 'master', 's3'].includes(opts.only)) throw new Error(`--only must be small, large, master or s3\n${USAGE}`);
+  if (opts.only && !['small', 'large', 'master', 's3', 'lazy'].includes(opts.only)) throw new Error(`--only must be small, large, master, s3 or lazy\n${USAGE}`);
   return opts;
 }
 
@@ -506,7 +508,7 @@ function renderMarkdown(info, workloads, targets, extra = '') {
 async function main() {
   const info = machineInfo();
   log(`elton bench: BENCH_DIR=${BENCH_DIR} scale=${SCALE} skip=[${[...opts.skip].join(',')}]`);
-  const names = opts.only === 'master' || opts.only === 's3' ? [] : opts.only ? [opts.only] : ['small', 'large'];
+  const names = ['master', 's3', 'lazy'].includes(opts.only) ? [] : opts.only ? [opts.only] : ['small', 'large'];
   const workloads = names.map((n) => ensureWorkload(n, { benchDir: BENCH_DIR, scale: SCALE, log }));
   for (const wl of workloads) {
     log(`\n== ${wl.name} tree: ${wl.files} files, ${fmtBytes(wl.bytes)}`);
@@ -553,11 +555,12 @@ async function main() {
   };
   const master = await section('master', 'to a master', benchMaster);
   const s3 = await section('s3', 'to s3rver', benchS3);
+  const lazy = await section('lazy', 'read lazily from a master', benchLazy);
   const targets = evaluateTargets();
-  const md = renderMarkdown(info, workloads, targets, (master?.markdown ?? '') + (s3?.markdown ?? ''));
+  const md = renderMarkdown(info, workloads, targets, (master?.markdown ?? '') + (s3?.markdown ?? '') + (lazy?.markdown ?? ''));
   fs.mkdirSync(BENCH_DIR, { recursive: true });
   fs.writeFileSync(path.join(BENCH_DIR, 'results.md'), md);
-  fs.writeFileSync(path.join(BENCH_DIR, 'results.json'), JSON.stringify({ info, workloads, rows, targets, master: master?.rows, s3: s3?.rows }, null, 2) + '\n');
+  fs.writeFileSync(path.join(BENCH_DIR, 'results.json'), JSON.stringify({ info, workloads, rows, targets, master: master?.rows, s3: s3?.rows, lazy: lazy?.rows }, null, 2) + '\n');
   process.stdout.write(`\n${md}`);
   log(`\nwritten: ${path.join(BENCH_DIR, 'results.md')} and results.json`);
 }

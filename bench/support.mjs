@@ -58,6 +58,58 @@ export function runAsync(argv, { cwd, env, timeout = COMMAND_TIMEOUT_MS } = {}) 
   });
 }
 
+/**
+ * Starts a long-running command (a master, a gateway, a mount) and resolves once a line of its
+ * stdout matches `ready`. Every stdout line goes to `onLine` (and is kept when `keepLines`), so a
+ * full pipe never stalls the child. Resolves {match, lines, exited, stop(signal)}; `exited`
+ * resolves {code, signal, stderr} when the child ends, whoever ended it.
+ */
+export function startDaemon(argv, { env, cwd, ready, onLine, keepLines = false, timeoutMs = 60_000 } = {}) {
+  const child = spawn(argv[0], argv.slice(1), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const name = argv.slice(1, 4).map((a) => path.basename(a)).join(' ');
+  const lines = [];
+  let stderr = '';
+  let partial = '';
+  let onReady = null;
+  child.stderr.on('data', (d) => {
+    stderr = (stderr + d).slice(-4000);
+  });
+  child.stdout.on('data', (d) => {
+    const parts = (partial + d).split('\n');
+    partial = parts.pop();
+    for (const line of parts) {
+      if (keepLines) lines.push(line);
+      onLine?.(line);
+      onReady?.(line);
+    }
+  });
+  const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stderr })));
+  const stop = async (signal = 'SIGTERM') => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    const r = await exited;
+    clearTimeout(kill);
+    return r;
+  };
+  return new Promise((resolve, reject) => {
+    const fail = (why) => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(new Error(`${name} ${why}: ${(stderr.trim() || lines.join('\n').trim()).split('\n').slice(-3).join(' | ').slice(0, 300)}`));
+    };
+    const timer = setTimeout(() => fail(`printed no ready line within ${timeoutMs / 1000} s`), timeoutMs);
+    child.on('error', (e) => fail(e.message));
+    void exited.then(({ code, signal }) => onReady && fail(`exited ${code ?? signal} before it was ready`));
+    onReady = (line) => {
+      const match = ready.exec(line);
+      if (!match) return;
+      onReady = null;
+      clearTimeout(timer);
+      resolve({ child, match, lines, exited, stop });
+    };
+  });
+}
+
 /** s3rver's version, for the report. */
 export function s3rverVersion() {
   try {

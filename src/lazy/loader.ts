@@ -82,13 +82,19 @@ export class ObjectLoader {
     await Promise.all(waits);
   }
 
-  /** The tree objects on `path` under `root`, in one fetch of those not held (a remote walks the path itself). */
-  async ensurePath(root: string, path: string): Promise<void> {
-    if (!path || !this.store.prefetchTrees) return;
-    const key = `${root}:${path}`;
+  /**
+   * Fetches, in one request for those not held, the tree objects on `path` under `root` and the
+   * tree of `path` itself; with `subtree`, every tree below it too (a recursive listing is coming).
+   */
+  async ensurePath(root: string, path: string, subtree = false): Promise<void> {
+    if (!this.store.prefetchTrees || (!path && !subtree)) return;
+    // Prefixes select a path, its ancestors and everything below it. One level below `path`, a
+    // name no entry can have (entry names never hold NUL) selects `path`'s tree and nothing under it.
+    const prefixes = subtree ? (path ? [path] : undefined) : [`${path}/\u0000`];
+    const key = `${root}:${subtree ? 'subtree' : 'path'}:${path}`;
     let p = this.treePaths.get(key);
     if (!p) {
-      p = this.store.prefetchTrees(root, [path]).finally(() => this.treePaths.delete(key));
+      p = this.store.prefetchTrees(root, prefixes).finally(() => this.treePaths.delete(key));
       this.treePaths.set(key, p);
     } else this.stats.coalesced++;
     await p;

@@ -156,7 +156,8 @@ export async function mountView(view: VersionView, mountpoint: string, opts: Mou
       lookup(path).then(async (n) => {
         if (!n) return cb(Fuse.ENOENT);
         if (n.type !== 'dir') return cb(Fuse.ENOTDIR);
-        const entries = await view.list(n);
+        // A listing is usually the start of a walk (ls -R, find): one fetch brings every tree below.
+        const entries = await view.list(n, { subtree: true });
         cb(0, entries.map((e) => e.name), entries.map(statOf));
       }).catch((err) => cb(errno(path, err)));
     },

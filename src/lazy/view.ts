@@ -114,7 +114,9 @@ export class VersionView {
     return { kind: 'absent' };
   }
 
-  async list(dir: Node): Promise<Node[]> {
+  /** The entries of a directory; with `subtree`, every tree below it is fetched at once (for recursive listings). */
+  async list(dir: Node, opts: { subtree?: boolean } = {}): Promise<Node[]> {
+    if (opts.subtree) await this.loader.ensurePath(this.record.root, dir.path, true);
     const tree = await this.loader.tree(dir.id);
     return tree.entries.map((e) => nodeOf(dir.path, e));
   }
