@@ -17,11 +17,11 @@ import { parseListen } from './master.js';
 import { resolveVersion, type Deps } from './context.js';
 
 /** The remote named by --remote, else the current workspace's (and its tree, for refs without a name). */
-export async function remoteFor(given: string | undefined, deps: Deps): Promise<{ url: string; tree?: string }> {
+export async function remoteFor(given: string | undefined, deps: Deps): Promise<{ url: string; tree?: string; token?: string }> {
   if (given) return { url: normalizeRemote(given, deps.cwd) };
   try {
     const ws = await Workspace.find(deps.cwd);
-    return { url: ws.remoteUrl, tree: ws.config.tree };
+    return { url: ws.remoteUrl, tree: ws.config.tree, token: ws.config.token };
   } catch (err) {
     if (!hasCode(err, 'E_NOT_WORKSPACE')) throw err;
     throw new EltonError(err.code, err.message, err.exitCode, 'pass --remote URL (a master, s3://BUCKET/PREFIX or a store path), or run inside a workspace');
@@ -34,9 +34,9 @@ export interface ServeInfo { url: string; remote: string; cache: string }
 export const DEFAULT_GATEWAY_PORT = 3587;
 
 export async function serve(opts: ServeOptions, deps: Deps): Promise<{ gateway: Gateway; store: Store; info: ServeInfo }> {
-  const remote = (await remoteFor(opts.remote, deps)).url;
+  const { url: remote, token } = await remoteFor(opts.remote, deps);
   const { host, port } = parseListen(opts.listen ?? `127.0.0.1:${DEFAULT_GATEWAY_PORT}`);
-  const store = await openForReading(remote);
+  const store = await openForReading(remote, token);
   let gateway: Gateway;
   try {
     gateway = await startGateway({ store, host, port, onRequest: opts.onRequest });
@@ -64,7 +64,7 @@ export interface MountReport { stats: MountStats; loader: LoaderStats; transfer:
 /** Mounts a version, pinned: NAME@latest is resolved once, here. */
 export async function mount(opts: MountOptions, deps: Deps): Promise<{ handle: MountHandle; info: MountInfo; finish(): Promise<MountReport> }> {
   const remote = await remoteFor(opts.remote, deps);
-  const store = await openForReading(remote.url);
+  const store = await openForReading(remote.url, remote.token);
   try {
     const record = await resolveVersion(store, parseRef(opts.ref), remote.tree);
     const loader = new ObjectLoader(store);

@@ -110,10 +110,10 @@ async function openRemote(url: string, opts: OpenOptions, create?: StoreConfig):
  * Opens a remote for reading without a workspace (a mount, a gateway): its config and version
  * records are kept in the user cache's directory for that remote, objects in the shared cache.
  */
-export async function openForReading(url: string): Promise<Store> {
+export async function openForReading(url: string, token?: string): Promise<Store> {
   if (!isNetworkUrl(url)) return FileStore.open(FileStore.pathFromUrl(url));
   const userCache = await UserCache.open();
-  return openRemote(url, { cacheDir: userCache.remoteDir(url), userCache });
+  return openRemote(url, { cacheDir: userCache.remoteDir(url), userCache, token });
 }
 
 export async function openStore(url: string, opts: OpenOptions = {}): Promise<Store> {
