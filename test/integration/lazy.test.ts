@@ -9,7 +9,7 @@
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -434,39 +434,44 @@ describe('integration: lazy access (user cache, sparse checkout, thesis experime
       assert.ok(r1.down <= stored * 1.01 + 256 * KiB, `first read moved ${r1.down} B for ${stored} B stored`);
       rows.push(['read 1: clone (checkout)', `${r1.down} B down (${(r1.down / stored).toFixed(4)} x stored), ${r1.log.length} requests on ${r1.connections} connections, ${r1.ms} ms`]);
 
-      // 2. FUSE mount, read with cmp
-      const mnt = join(tempDir(), 'mnt');
-      mkdirSync(mnt);
-      let mountReport: any;
-      const r2 = await measure(async () => {
-        const m = await startDaemon(['mount', 'thesis@1', mnt, '--remote', via, '--json'], env, /"event":"mounted"/);
-        let readError: unknown;
-        try {
-          await execFileAsync('cmp', [join(mnt, 'big.bin'), join(wsA, 'big.bin')]);
-          assert.equal(await fileSha256(join(mnt, 'big.bin')), bigSha);
-        } catch (err) {
-          readError = err;
-        }
-        const u = await eltonAsync(tempDir(), ['unmount', mnt], env);
-        const ended = await exitWithin(m, 10000);
-        if (!ended) {
-          m.kill('SIGKILL');
-          await execFileAsync('fusermount', ['-uz', mnt]).catch(() => {});
-        }
-        if (readError) throw readError;
-        ok(u, 'unmount');
-        assert.ok(ended, `the mount process did not exit within 10 s of \`elton unmount\`:\n${m.stdout()}\n${m.stderr()}`);
-        assert.equal(ended.code, 0, `mount: ${m.stderr()}\n${m.stdout()}`);
-        mountReport = finalJson(m.stdout());
-      });
-      assert.equal(mountReport.stopped, 'unmounted');
-      // cmp read it all through FUSE; the second read may come from the kernel's page cache.
-      assert.ok(mountReport.stats.bytesRead >= big.length && mountReport.stats.bytesRead <= 2 * big.length, JSON.stringify(mountReport.stats));
-      assert.equal(mountReport.cache.fetched.objects, 0, JSON.stringify(mountReport.cache));
-      assert.ok(mountReport.cache.cached.objects > 0);
-      assert.ok(!r2.log.some(isDataRequest), `the mount fetched objects: ${kinds(r2.log).join(', ')}`);
-      assert.ok(r2.down <= 64 * KiB, `second read moved ${r2.down} B`);
-      rows.push(['read 2: FUSE mount + cmp', `${r2.down} B down, ${r2.log.length} requests (${kinds(r2.log).join(', ') || 'none'}), ${r2.ms} ms`]);
+      // 2. FUSE mount, read with cmp (where the machine has FUSE; mount.test.ts checks the error where it has not)
+      if (!existsSync('/dev/fuse')) {
+        rows.push(['read 2: FUSE mount + cmp', 'skipped: no /dev/fuse on this machine']);
+      } else {
+        const mnt = join(tempDir(), 'mnt');
+        mkdirSync(mnt);
+        let mountReport: any;
+        const r2 = await measure(async () => {
+          const m = await startDaemon(['mount', 'thesis@1', mnt, '--remote', via, '--json'], env, /"event":"mounted"/);
+          let readError: unknown;
+          try {
+            await execFileAsync('cmp', [join(mnt, 'big.bin'), join(wsA, 'big.bin')]);
+            assert.equal(await fileSha256(join(mnt, 'big.bin')), bigSha);
+          } catch (err) {
+            readError = err;
+          }
+          const u = await eltonAsync(tempDir(), ['unmount', mnt], env);
+          const ended = await exitWithin(m, 10000);
+          if (!ended) {
+            m.kill('SIGKILL');
+            await execFileAsync('fusermount', ['-uz', mnt]).catch(() => {});
+          }
+          if (readError) throw readError;
+          ok(u, 'unmount');
+          assert.ok(ended, `the mount process did not exit within 10 s of \`elton unmount\`:\n${m.stdout()}\n${m.stderr()}`);
+          assert.equal(ended.code, 0, `mount: ${m.stderr()}\n${m.stdout()}`);
+          mountReport = finalJson(m.stdout());
+        });
+        assert.equal(mountReport.stopped, 'unmounted');
+        // cmp read it all through FUSE; the second read may come from the kernel's page cache.
+        assert.ok(mountReport.stats.bytesRead >= big.length && mountReport.stats.bytesRead <= 2 * big.length, JSON.stringify(mountReport.stats));
+        assert.equal(mountReport.cache.fetched.objects, 0, JSON.stringify(mountReport.cache));
+        assert.ok(mountReport.cache.cached.objects > 0);
+        assert.ok(!r2.log.some(isDataRequest), `the mount fetched objects: ${kinds(r2.log).join(', ')}`);
+        assert.ok(r2.down <= 64 * KiB, `second read moved ${r2.down} B`);
+        rows.push(['read 2: FUSE mount + cmp', `${r2.down} B down, ${r2.log.length} requests (${kinds(r2.log).join(', ') || 'none'}), ${r2.ms} ms`]);
+
+      }
 
       // 3. elton serve, GET the file
       let served: { status: number; sha256: string; bytes: number } | undefined;

@@ -9,7 +9,7 @@
 import { strict as assert } from 'node:assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { promises as fsp, chmodSync, symlinkSync, writeFileSync } from 'node:fs';
+import { promises as fsp, chmodSync, existsSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { binPath, elton, pseudoRandom, tempDir, writeTree } from '../helpers.js';
 import { assertJsonError, assertNoStack, assertTextError, eltonAsync, ok, sleep } from '../e2e/util.js';
@@ -195,6 +195,57 @@ function parseLsLR(text: string, root: string): Map<string, { perm: string; size
 
 // ---------------------------------------------------------------------------------------------
 
+/** Runs `elton ARGS` in a private mount namespace where `prepare` (shell, as root) has changed /dev: FUSE missing or broken. */
+function eltonWithoutFuse(cwd: string, prepare: string, args: string[]) {
+  const fakeDev = join(tempDir('elton-fakedev-'), 'dev');
+  const script = `${prepare.replaceAll('FAKEDEV', fakeDev)} && exec "$0" "$@"`;
+  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    // --propagation private (unshare's default, said aloud): nothing done inside leaks to this machine's /dev.
+    const child = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, process.execPath, binPath, ...args], { cwd, env: { ...process.env, NO_COLOR: '1' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+describe('integration: elton mount where FUSE is unavailable', function () {
+  this.timeout(60000);
+  let store: string;
+
+  before(function () {
+    // A private mount namespace needs root and unshare(1); elsewhere there is nothing to fake.
+    if (process.getuid?.() !== 0 || !existsSync('/usr/bin/unshare')) {
+      console.log('      skipped: needs root and unshare(1) to hide /dev/fuse in a private mount namespace');
+      this.skip();
+    }
+    store = join(tempDir(), 'ws');
+    writeTree(store, { 'a.txt': 'a\n' });
+    ok(elton(store, ['init']));
+    ok(elton(store, ['commit', '-m', 'one']));
+  });
+
+  it('no /dev/fuse: exit 14, E_UNAVAILABLE, with a hint naming the alternatives', async () => {
+    const mnt = tempDir('elton-mnt-');
+    const prepare = 'mkdir -p FAKEDEV && cp -a /dev/null /dev/zero /dev/urandom /dev/random FAKEDEV/ && mount --bind FAKEDEV /dev';
+    const r = await eltonWithoutFuse(store, prepare, ['mount', '@1', mnt, '--json']);
+    const e = assertJsonError({ ...r, json: JSON.parse(r.stdout) }, 'E_UNAVAILABLE', 14);
+    assert.match(e.message, /\/dev\/fuse does not exist/);
+    assert.match(e.hint ?? '', /elton serve/);
+    const text = await eltonWithoutFuse(store, prepare, ['mount', '@1', mnt]);
+    assertTextError(text, 14, 'FUSE is not available');
+  });
+
+  it('a /dev/fuse that cannot mount: exit 14, E_UNAVAILABLE, and nothing is mounted', async () => {
+    const mnt = tempDir('elton-mnt-');
+    const r = await eltonWithoutFuse(store, 'mount --bind /dev/null /dev/fuse', ['mount', '@1', mnt, '--json']);
+    const e = assertJsonError({ ...r, json: JSON.parse(r.stdout) }, 'E_UNAVAILABLE', 14);
+    assert.match(e.message, /cannot mount/);
+    assert.ok(!(await isMounted(mnt)), 'nothing left mounted');
+  });
+});
+
 describe('integration: elton mount (FUSE)', function () {
   this.timeout(60000);
   let master: MasterProcess;
@@ -206,6 +257,10 @@ describe('integration: elton mount (FUSE)', function () {
 
   before(async function () {
     this.timeout(60000);
+    if (!existsSync('/dev/fuse')) {
+      console.log('      skipped: no /dev/fuse on this machine (the test above checks the error instead)');
+      this.skip();
+    }
     master = await startMasterProcess();
     ws = join(tempDir(), NAME);
     big = pseudoRandom(BIG_SIZE, 7);
