@@ -7,7 +7,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { WAN, WAN_NAME, listFiles, runAsync, startDaemon, wanProxy } from './support.mjs';
+import { WAN, WAN_NAME, listFiles, liveServers, runAsync, startDaemon, wanProxy } from './support.mjs';
 import { makeRng, planLarge } from './workload.mjs';
 
 const KiB = 1024;
@@ -60,19 +60,7 @@ export async function benchLazy(wl, dir, ctx) {
   const ones = []; // one file of the 20,000
   const loads = []; // the gateway under load
   const info = {};
-  const live = [];
-  const track = (s) => {
-    live.push(s);
-    return s;
-  };
-  const untrack = async (s) => {
-    if (!s || !live.includes(s)) return;
-    live.splice(live.indexOf(s), 1);
-    await s.stop();
-  };
-  const stopAll = async () => {
-    for (const s of live.splice(0).reverse()) await s.stop().catch(() => {});
-  };
+  const { track, forget, untrack, stopAll } = liveServers(); // stopped whatever happens
   let cacheSeq = 0;
   /** A fresh, empty user cache (ELTON_CACHE) for one node. */
   const freshCache = (label) => {
@@ -222,7 +210,7 @@ export async function benchLazy(wl, dir, ctx) {
     };
     const unmountAndReport = async (mount, mnt) => {
       const u = await runAsync([process.execPath, elton, 'unmount', mnt], { env: ctx.env });
-      live.splice(live.indexOf(mount), 1);
+      forget(mount);
       let exit = u.code === 0 ? '' : `elton unmount exited ${u.code}: ${u.stderr.trim().slice(0, 100)}`;
       const ended = await Promise.race([mount.exited, sleep(10_000).then(() => null)]);
       if (!ended) {

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  RCLONE_VARIANTS, RCLONE_WAN_FILES, WAN, WAN_NAME, listFiles, makeSubset, rcloneEnv, rcloneErrors, runAsync, s3rverVersion, startS3, wanProxy,
+  RCLONE_VARIANTS, RCLONE_WAN_FILES, WAN, WAN_NAME, listFiles, liveServers, makeSubset, rcloneEnv, rcloneErrors, runAsync, s3rverVersion, startS3, wanProxy,
 } from './support.mjs';
 
 const MiB = 1024 * 1024;
@@ -23,19 +23,7 @@ export async function benchS3(wl, dir, ctx) {
   const env = { ...ctx.env, ...S3_KEYS };
   delete env.AWS_CA_BUNDLE; // the machine's proxy CA: restic and rclone fail with it, and it is not s3rver's
   const rows = [];
-  const live = []; // s3rvers and proxies to stop whatever happens
-  const track = (s) => {
-    live.push(s);
-    return s;
-  };
-  const untrack = async (s) => {
-    if (!s || !live.includes(s)) return;
-    live.splice(live.indexOf(s), 1);
-    await s.stop();
-  };
-  const stopAll = async () => {
-    for (const s of live.splice(0).reverse()) await s.stop().catch(() => {});
-  };
+  const { track, untrack, stopAll } = liveServers(); // s3rvers and proxies, stopped whatever happens
   const startProxy = await wanProxy();
   const proxyTo = async (s3) => track(await startProxy(s3));
   const mustOk = (r, what) => {

@@ -244,3 +244,26 @@ export function makeSubset(src, dest, count) {
   }
   return { files: picked.length, bytes, step };
 }
+
+/** What a bench section started (servers, proxies, daemons), stopped whatever happens: `untrack` stops one early, `forget` drops one that stopped itself. */
+export function liveServers() {
+  const live = [];
+  const forget = (s) => {
+    const i = live.indexOf(s);
+    if (i >= 0) live.splice(i, 1);
+    return i >= 0;
+  };
+  return {
+    track: (s) => {
+      live.push(s);
+      return s;
+    },
+    forget,
+    untrack: async (s) => {
+      if (s && forget(s)) await s.stop();
+    },
+    stopAll: async () => {
+      for (const s of live.splice(0).reverse()) await s.stop().catch(() => {});
+    },
+  };
+}

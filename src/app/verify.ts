@@ -68,25 +68,23 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
       const list = map.get(id);
       if (list) { if (list[list.length - 1] !== ref) list.push(ref); } else map.set(id, [ref]);
     };
-    let versions = 0;
-    for (const tree of trees) {
-      for (const v of await target.listVersions(tree)) {
-        const ref = `${tree}@${v}`;
-        versions++;
-        let root: string;
-        try {
-          root = (await target.readVersion(tree, v)).root;
-        } catch (err) {
-          if (!hasCode(err, 'E_CORRUPT') && !hasCode(err, 'E_NOT_FOUND')) throw err;
-          report({ kind: hasCode(err, 'E_CORRUPT') ? 'corrupt' : 'missing', what: 'version', id: ref, message: err.message }, ref);
-          continue;
-        }
-        const seen = treeOwners.has(root);
-        own(treeOwners, root, ref);
-        if (seen) continue; // the same content as an earlier version: already walked
-        await walk(target, root, ref, treeOwners, chunkOwners, chunkSizes, own, report);
-        reporter({ type: 'progress', phase: 'read', loaded: versions, total: versions, unit: 'objects' });
+    const refs: Array<{ tree: string; v: number }> = [];
+    for (const tree of trees) for (const v of await target.listVersions(tree)) refs.push({ tree, v });
+    let done = 0;
+    for (const { tree, v } of refs) {
+      const ref = `${tree}@${v}`;
+      reporter({ type: 'progress', phase: 'read', loaded: done++, total: refs.length, unit: 'objects' });
+      let root: string;
+      try {
+        root = (await target.readVersion(tree, v)).root;
+      } catch (err) {
+        if (!hasCode(err, 'E_CORRUPT') && !hasCode(err, 'E_NOT_FOUND')) throw err;
+        report({ kind: hasCode(err, 'E_CORRUPT') ? 'corrupt' : 'missing', what: 'version', id: ref, message: err.message }, ref);
+        continue;
       }
+      const seen = treeOwners.has(root);
+      own(treeOwners, root, ref);
+      if (!seen) await walk(target, root, ref, treeOwners, chunkOwners, chunkSizes, own, report); // else: the content of an earlier version
     }
     const absent = await target.missing(chunkOwners.keys());
     for (const id of absent) report({ kind: 'missing', what: 'chunk', id, message: `chunk ${id} is not at the remote` }, chunkOwners.get(id)![0]);
@@ -124,7 +122,7 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
       for (const ref of owners ?? []) if (!p.versions.includes(ref)) p.versions.push(ref);
     }
     return {
-      remote: url, ok: problemCount === 0, trees: trees.length, versions,
+      remote: url, ok: problemCount === 0, trees: trees.length, versions: refs.length,
       objects: { trees: treeOwners.size, chunks: chunkOwners.size }, readData,
       problems, moreProblems: problemCount - problems.length, transfer: { ...target.transfer },
     };
