@@ -82,12 +82,19 @@ export const dirty = (paths: string[]) =>
   new EltonError('E_DIRTY', `checkout would overwrite uncommitted changes in ${paths.length} path(s): ${paths.slice(0, 10).join(', ')}${paths.length > 10 ? ', ...' : ''}`,
     EXIT.conflict, 'commit them first, or pass --force to discard them', { paths });
 
-export const locked = (path: string, holder: string) =>
-  new EltonError('E_LOCKED', `workspace is locked by another elton process (${holder})`, EXIT.locked,
-    `wait for it to finish, or set ELTON_LOCK_WAIT=SECONDS to wait; if no elton is running, remove ${path}`);
+export const locked = (path: string, holder: string, what = 'workspace', hint = 'wait for it to finish, or set ELTON_LOCK_WAIT=SECONDS to wait') =>
+  new EltonError('E_LOCKED', `${what} is locked by another elton process (${holder})`, EXIT.locked,
+    `${hint}; if no elton is running, remove ${path}`, { lock: path });
 
 export const corrupt = (what: string, hint = 'the store is damaged; restore the object from another copy (a backup or another remote)', details?: Record<string, unknown>) =>
   new EltonError('E_CORRUPT', `verification failed: ${what}`, EXIT.corrupt, hint, details);
+
+/** A version whose objects are not all held: it must not become visible. */
+export function incomplete(where: string, what: string, missing: Iterable<string>): EltonError {
+  const list = [...missing];
+  return new EltonError('E_INCOMPLETE', `${where} lacks ${list.length} object(s) of ${what}`, EXIT.remote,
+    'run the push or backup again: it sends only what is missing', { missing: list.slice(0, 100) });
+}
 
 export const ioError = (message: string, cause?: unknown, hint?: string) =>
   new EltonError('E_IO', message, EXIT.io, hint ?? 'check that the path exists and is readable', undefined, { cause });

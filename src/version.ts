@@ -1,6 +1,6 @@
 // Version records: the immutable NAME@V documents that name a root tree and its history.
 
-import { corrupt } from './errors.js';
+import { conflict, corrupt } from './errors.js';
 import { encodeRecord, decodeObject, Kind } from './object.js';
 import { isId } from './lib/hash.js';
 
@@ -44,3 +44,15 @@ export function decodeVersion(data: Buffer, tree: string, version: number): Vers
   if (!isId(d.root)) throw bad('bad root id');
   return { tree: d.tree, version: d.version, root: d.root, parent: d.parent, message: d.message, author: d.author, host: d.host, time: d.time, git: d.git };
 }
+
+/** Whether two records are the same version, field for field (a copy made by a backup is). */
+export function sameVersion(a: VersionRecord, b: VersionRecord): boolean {
+  return encodeVersion(a).equals(encodeVersion(b));
+}
+
+/** A store that already holds another record under this number: a backup must not overwrite history. */
+export const divergedVersion = (where: string, record: VersionRecord) => conflict(
+  `${where} already holds a different ${record.tree}@${record.version}`,
+  'the target has versions of its own for this tree (it was committed to directly); back up to another prefix or tree, or remove that tree at the target',
+  { tree: record.tree, version: record.version },
+);

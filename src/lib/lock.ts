@@ -38,7 +38,9 @@ function isStale(info: LockInfo | undefined): boolean {
  * A stale lock is moved aside with rename(2) first: only one contender can rename a given file,
  * and the contender re-checks what it moved, so a fresh lock taken meanwhile is put back untouched.
  */
-export async function acquireLock(path: string, command: string, waitMs = 0): Promise<Lock> {
+export interface LockLabel { what: string; hint: string }
+
+export async function acquireLock(path: string, command: string, waitMs = 0, label?: LockLabel): Promise<Lock> {
   const deadline = Date.now() + waitMs;
   const mine: LockInfo = { pid: process.pid, host: hostname(), time: new Date().toISOString(), command };
   for (;;) {
@@ -70,7 +72,7 @@ export async function acquireLock(path: string, command: string, waitMs = 0): Pr
       continue;
     }
     if (Date.now() >= deadline) {
-      throw locked(path, holder ? `pid ${holder.pid} on ${holder.host}, running \`${holder.command}\` since ${holder.time}` : 'unknown holder');
+      throw locked(path, holder ? `pid ${holder.pid} on ${holder.host}, running \`${holder.command}\` since ${holder.time}` : 'unknown holder', label?.what, label?.hint);
     }
     await new Promise((r) => setTimeout(r, 100));
   }

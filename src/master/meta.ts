@@ -10,8 +10,8 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import { decodeIndex, type PackEntry } from '../store/pack.js';
 import type { Location, ObjectIndex } from '../store/file-store.js';
 import { staleParent, usage } from '../errors.js';
-import { decodeVersion, encodeVersion, type VersionRecord } from '../version.js';
-import type { VersionDraft } from '../store/store.js';
+import { decodeVersion, divergedVersion, encodeVersion, sameVersion, type VersionRecord } from '../version.js';
+import type { PutOutcome, VersionDraft } from '../store/store.js';
 
 const LOCATION_SIZE = 32 + 8 + 4;
 
@@ -137,6 +137,26 @@ export class MasterMeta implements ObjectIndex {
     });
     await this.root.flushed;
     return result;
+  }
+
+  /**
+   * Records a copied version under its own number (a backup), with the trees the caller proved
+   * complete; the tree's latest moves up to it if it is newer.
+   */
+  async putCopied(record: VersionRecord, completeTrees: Iterable<string>): Promise<PutOutcome> {
+    const outcome = this.root.transactionSync((): PutOutcome => {
+      const there = this.versions.get([record.tree, record.version]);
+      if (there) {
+        if (sameVersion(decodeVersion(there, record.tree, record.version), record)) return 'present';
+        throw divergedVersion('the master', record);
+      }
+      this.versions.putSync([record.tree, record.version], encodeVersion(record));
+      if ((this.latest.get(record.tree) ?? 0) < record.version) this.latest.putSync(record.tree, record.version);
+      for (const t of completeTrees) this.complete.putSync(Buffer.from(t, 'hex'), true);
+      return 'created';
+    });
+    await this.root.flushed;
+    return outcome;
   }
 
   async close(): Promise<void> {

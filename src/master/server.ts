@@ -10,11 +10,12 @@ import https from 'node:https';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
-import { EltonError, EXIT, notFound, usage } from '../errors.js';
+import { EltonError, EXIT, incomplete, notFound, usage } from '../errors.js';
 import { decodeObject, decodeObjectAsync, Kind } from '../object.js';
 import { isTreeName } from '../ref.js';
 import { isId } from '../lib/hash.js';
 import { decodeTree } from '../tree.js';
+import { decodeVersion } from '../version.js';
 import { pathSelected } from '../snapshot.js';
 import { FileStore, encodeStoreConfig } from '../store/file-store.js';
 import { defaultStoreConfig } from '../store/open.js';
@@ -254,6 +255,14 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': out.length });
       return void res.end(out);
     }
+    if (method === 'POST' && path === `${API}/lengths`) {
+      need('read');
+      const ids = decodeIds(await body(req, ID_LIST_LIMIT));
+      const out = Buffer.alloc(ids.length * 4);
+      ids.forEach((id, i) => out.writeUInt32BE(meta.get(id)?.length ?? 0, i * 4));
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': out.length });
+      return void res.end(out);
+    }
     if (method === 'POST' && path === `${API}/packs`) {
       need('write');
       return sendJson(res, 200, await receivePack(req));
@@ -301,13 +310,27 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
           const q = await jsonBody<{ draft: unknown; force?: unknown }>(req);
           const draft = checkDraft(tree, q.draft);
           const { missing, walked } = await checkComplete(draft.root);
-          if (missing.length) {
-            throw new EltonError('E_INCOMPLETE', `the master lacks ${missing.length} object(s) of this version`, EXIT.remote,
-              'run `elton push` again: it sends what is missing', { missing: missing.slice(0, 100) });
-          }
+          if (missing.length) throw incomplete('the master', 'this version', missing);
           const { record, bytes } = await meta.issue(draft, q.force === true, walked);
           return sendRecord(res, 201, record.version, bytes, true);
         }
+      }
+      if (method === 'PUT' && parts[2] === 'versions' && parts.length === 4) {
+        // A copied version (a backup, a replica): its own number, once every object it reaches is here.
+        need('write');
+        if (!/^[1-9][0-9]{0,14}$/.test(parts[3])) throw usage(`"${parts[3].slice(0, 20)}" is not a version`);
+        const v = Number(parts[3]);
+        let record;
+        try {
+          record = decodeVersion(await body(req, JSON_LIMIT), tree, v);
+        } catch (err) {
+          if (err instanceof EltonError && err.code === 'E_CORRUPT') throw usage(`bad version record: ${err.message}`);
+          throw err;
+        }
+        const { missing, walked } = await checkComplete(record.root);
+        if (missing.length) throw incomplete('the master', `${tree}@${v}`, missing);
+        const outcome = await meta.putCopied(record, walked);
+        return sendJson(res, outcome === 'created' ? 201 : 200, { outcome, version: v });
       }
       if (method === 'GET' && parts[2] === 'versions' && parts.length === 4) {
         need('read');

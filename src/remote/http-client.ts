@@ -17,7 +17,7 @@ export interface HttpClientOptions {
 }
 
 export interface RequestSpec {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PUT';
   path: string;
   body?: Buffer;
   contentType?: string;

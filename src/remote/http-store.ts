@@ -7,9 +7,9 @@ import type { ClientRequest } from 'node:http';
 import { notFound, remoteError } from '../errors.js';
 import { decodeStoreConfig } from '../store/file-store.js';
 import type { Reporter } from '../events.js';
-import type { ObjectSource, Remote, StoreConfig, VersionDraft } from '../store/store.js';
+import type { CopiedContents, ObjectSource, PutOutcome, Remote, StoreConfig, VersionDraft } from '../store/store.js';
 import { splitForStreams } from './streams.js';
-import { decodeVersion, type VersionRecord } from '../version.js';
+import { decodeVersion, encodeVersion, type VersionRecord } from '../version.js';
 import { HttpClient, readBody, type HttpClientOptions } from './http-client.js';
 import { API, encodeIds, decodeIds, readPack, PackStreamWriter, PackFormatError } from './wire.js';
 
@@ -154,6 +154,26 @@ export class HttpStore implements Remote {
     const record = decodeVersion(res.body, draft.tree, versionHeader(res.headers));
     if (record.root !== draft.root) throw remoteError(`${this.url} issued ${draft.tree}@${record.version} for another root`);
     return this.remember(record);
+  }
+
+  /** One request; the master checks that it holds every object the version reaches. */
+  async putVersion(record: VersionRecord): Promise<PutOutcome> {
+    const res = await this.client.fetch({
+      method: 'PUT', path: `${treePath(record.tree)}/versions/${record.version}`, body: encodeVersion(record), contentType: 'application/octet-stream',
+    });
+    const outcome = (JSON.parse(res.body.toString('utf8')) as { outcome: PutOutcome }).outcome;
+    this.remember(record);
+    return outcome;
+  }
+
+  /** One request for any number of ids. */
+  async lengths(ids: string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    if (!ids.length) return out;
+    const res = await this.client.fetch({ method: 'POST', path: `${API}/lengths`, body: encodeIds(ids), contentType: 'application/octet-stream' });
+    if (res.body.length !== ids.length * 4) throw remoteError(`${this.url} answered a lengths request with ${res.body.length} bytes for ${ids.length} ids`);
+    ids.forEach((id, i) => { const n = res.body.readUInt32BE(i * 4); if (n) out.set(id, n); });
+    return out;
   }
 
   private remember(record: VersionRecord): VersionRecord {

@@ -25,8 +25,8 @@ import { writeFileAtomic } from '../lib/atomic.js';
 import { decodeIndex, encodeIndex } from '../store/pack.js';
 import { decodeStoreConfig, encodeStoreConfig } from '../store/file-store.js';
 import type { Reporter } from '../events.js';
-import type { ObjectSource, Remote, StoreConfig, VersionContents, VersionDraft } from '../store/store.js';
-import type { VersionRecord } from '../version.js';
+import type { CopiedContents, ObjectSource, PutOutcome, Remote, StoreConfig, VersionContents, VersionDraft } from '../store/store.js';
+import { divergedVersion, sameVersion, type VersionRecord } from '../version.js';
 import { decodeEnvelope, decodeIndexObject, encodeEnvelope, encodeIndexObject, INLINE, type IndexEntry, type IndexObject } from './s3-index.js';
 import { effectiveSettings, formatS3Url, isAbsentKey, MAX_ATTEMPTS, parseS3Url, s3Client, s3Status, translateS3Error, type MeteredS3, type S3Target } from './s3-client.js';
 import { tarEntry, TAR_END } from './wire.js';
@@ -436,26 +436,52 @@ export class S3Store implements Remote {
    * took that number: the stale-parent policy decides, exactly as for every other store.
    */
   async issueVersion(draft: VersionDraft, force: boolean, contents: VersionContents): Promise<VersionRecord> {
-    const indexes = new Set<string>();
-    for (const at of (await this.locate(contents.ids)).values()) indexes.add(at.index.hash);
-    if (contents.parentToo && draft.parent !== null) {
-      for (const h of await this.indexesOf(draft.tree, draft.parent)) indexes.add(h);
-    }
-    if (indexes.size > MAX_NAMED_INDEXES) {
-      const merged = await this.mergeIndexes(draft.root);
-      indexes.clear();
-      indexes.add(merged);
-    }
+    const indexes = await this.indexesFor(draft.root, contents.ids, draft.tree, contents.parentToo ? draft.parent : null);
     for (;;) {
       const latest = await this.latestVersion(draft.tree);
       if (latest !== (draft.parent ?? 0) && !force) throw staleParent(draft.tree, latest, draft.parent);
       const record: VersionRecord = { ...draft, version: latest + 1 };
       const envelope = encodeEnvelope(record, indexes);
       if (await this.putIfAbsent(this.versionPath(draft.tree, record.version), envelope)) {
-        this.envelopes.set(`${record.tree}@${record.version}`, [...indexes]);
+        this.envelopes.set(`${record.tree}@${record.version}`, indexes);
         return record;
       }
     }
+  }
+
+  /** A copied version under its own number, created by conditional PUT once its objects are indexed here. */
+  async putVersion(record: VersionRecord, contents: CopiedContents): Promise<PutOutcome> {
+    const indexes = await this.indexesFor(record.root, contents.ids, record.tree, contents.base);
+    if (await this.putIfAbsent(this.versionPath(record.tree, record.version), encodeEnvelope(record, indexes))) {
+      this.envelopes.set(`${record.tree}@${record.version}`, indexes);
+      return 'created';
+    }
+    if (sameVersion(await this.readVersion(record.tree, record.version), record)) return 'present';
+    throw divergedVersion(this.url, record);
+  }
+
+  /**
+   * The index objects a version's envelope names: those locating `ids`, plus those of version
+   * `base` of the tree, which locate everything else it reaches. Throws not-found if an id is
+   * not indexed here, so no envelope ever names an object the bucket lacks.
+   */
+  private async indexesFor(root: string, ids: string[], tree: string, base: number | null): Promise<string[]> {
+    const indexes = new Set<string>();
+    for (const at of (await this.locate(ids)).values()) indexes.add(at.index.hash);
+    if (base !== null) for (const h of await this.indexesOf(tree, base)) indexes.add(h);
+    return indexes.size > MAX_NAMED_INDEXES ? [await this.mergeIndexes(root)] : [...indexes];
+  }
+
+  /** Stored lengths of the indexed objects among `ids`. */
+  async lengths(ids: string[]): Promise<Map<string, number>> {
+    await this.loadIndexes(this.named);
+    if (ids.some((id) => !this.where.has(id))) await this.loadAll();
+    const out = new Map<string, number>();
+    for (const id of ids) {
+      const at = this.where.get(id);
+      if (at) out.set(id, at.entry.length);
+    }
+    return out;
   }
 
   /**

@@ -16,13 +16,14 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { createFileExclusive, fsyncDir, writeFileAtomic } from '../lib/atomic.js';
 import { isAlive } from '../lib/lock.js';
-import { corrupt, formatError, ioError, isErrno, notFound, staleParent } from '../errors.js';
+import { corrupt, formatError, incomplete, ioError, isErrno, notFound, staleParent } from '../errors.js';
 import { decodeObject, encodeRecord, Kind } from '../object.js';
-import { decodeVersion, encodeVersion, type VersionRecord } from '../version.js';
+import { decodeVersion, divergedVersion, encodeVersion, sameVersion, type VersionRecord } from '../version.js';
 import { isTreeName } from '../ref.js';
 import { validateChunkerParams } from '../chunker.js';
 import { PackFileWriter, decodeIndex, encodeIndex, type PackEntry } from './pack.js';
-import { noTransfer, STORE_FORMAT, type ObjectWriter, type Store, type StoreConfig, type VersionDraft } from './store.js';
+import { noTransfer, STORE_FORMAT, type CopiedContents, type ObjectSource, type ObjectWriter, type PutOutcome, type Store, type StoreConfig, type VersionDraft } from './store.js';
+import type { Reporter } from '../events.js';
 
 export interface Location { pack: string; offset: number; length: number }
 
@@ -308,6 +309,44 @@ export class FileStore implements Store {
       await fsyncDir(join(this.root, 'versions'));
     }
     return createFileExclusive(join(dir, String(record.version)), encodeVersion(record));
+  }
+
+  /** A copied version (a backup): created only once every object it names beyond its base is held. */
+  async putVersion(record: VersionRecord, contents: CopiedContents): Promise<PutOutcome> {
+    const absent = await this.missing(contents.ids);
+    if (absent.size) throw incomplete(this.url, `${record.tree}@${record.version}`, absent);
+    if (await this.createVersion(record)) return 'created';
+    if (sameVersion(await this.readVersion(record.tree, record.version), record)) return 'present';
+    throw divergedVersion(this.url, record);
+  }
+
+  /** Stored lengths of the held objects among `ids`. */
+  async lengths(ids: string[]): Promise<Map<string, number>> {
+    const index = await this.loadIndex();
+    const out = new Map<string, number>();
+    for (const id of ids) {
+      const at = index.get(id);
+      if (at) out.set(id, at.length);
+    }
+    return out;
+  }
+
+  /** Writes objects read from `source` (a backup into this store): durable when it resolves. */
+  async send(ids: string[], source: ObjectSource, reporter?: Reporter): Promise<void> {
+    const writer = this.writer();
+    let loaded = 0;
+    try {
+      await source.readObjects(ids, async (id, data) => {
+        await writer.add(id, data);
+        loaded += data.length;
+        reporter?.({ type: 'progress', phase: 'push', loaded, total: 0, unit: 'bytes' });
+      });
+    } catch (err) {
+      // What was read before the failure is kept: the next run sends only the rest.
+      await writer.finish();
+      throw err;
+    }
+    await writer.finish();
   }
 
   /** Publishes a finished pack: the index appears last, so readers never see a pack without its data. */

@@ -10,14 +10,16 @@ import { S3Store } from '../remote/s3-store.js';
 import { formatS3Url, isS3Url, parseS3Url, type S3Settings } from '../remote/s3-client.js';
 import { CachedStore } from './cached-store.js';
 import { FileStore } from './file-store.js';
-import { UserCache } from './user-cache.js';
-import { STORE_FORMAT, type Remote, type Store, type StoreConfig } from './store.js';
+import { remoteCacheDir, UserCache } from './user-cache.js';
+import { STORE_FORMAT, type CopyTarget, type Remote, type Store, type StoreConfig } from './store.js';
 
 export interface OpenOptions {
   /** Where a remote store keeps what it fetched and what it stages for a push (required for http remotes). */
   cacheDir?: string;
-  /** Bearer token from the workspace config; ELTON_TOKEN wins. */
+  /** Bearer token from the workspace config; ELTON_TOKEN wins, unless `tokenWins`. */
   token?: string;
+  /** The token was given for this remote in particular (a backup's ELTON_FROM_TOKEN): it beats ELTON_TOKEN. */
+  tokenWins?: boolean;
   /** The user-wide object cache to share; opened at its default place when absent. */
   userCache?: UserCache;
 }
@@ -78,7 +80,7 @@ export function normalizeRemote(text: string, cwd = process.cwd(), s3?: S3Settin
 async function openRemote(url: string, opts: OpenOptions, create?: StoreConfig): Promise<Store> {
   if (!opts.cacheDir) throw new Error('internal: a network remote needs a cache directory');
   const cacheDir = opts.cacheDir;
-  const client = { token: process.env.ELTON_TOKEN || opts.token, caFile: process.env.ELTON_CA_FILE || undefined };
+  const client = { token: opts.tokenWins ? opts.token : process.env.ELTON_TOKEN || opts.token, caFile: process.env.ELTON_CA_FILE || undefined };
   const indexCache = join(cacheDir, 'remote-index');
   let local: FileStore | undefined;
   try {
@@ -110,10 +112,22 @@ async function openRemote(url: string, opts: OpenOptions, create?: StoreConfig):
  * Opens a remote for reading without a workspace (a mount, a gateway): its config and version
  * records are kept in the user cache's directory for that remote, objects in the shared cache.
  */
-export async function openForReading(url: string, token?: string): Promise<Store> {
+export async function openForReading(url: string, token?: string, tokenWins = false): Promise<Store> {
   if (!isNetworkUrl(url)) return FileStore.open(FileStore.pathFromUrl(url));
   const userCache = await UserCache.open();
-  return openRemote(url, { cacheDir: userCache.remoteDir(url), userCache, token });
+  return openRemote(url, { cacheDir: userCache.remoteDir(url), userCache, token, tokenWins });
+}
+
+/**
+ * Opens a store to write copies into (a backup target), directly: never through a cache, which
+ * could answer for objects the store itself lacks. An empty target is created with `config`.
+ */
+export async function openForCopying(url: string, config: StoreConfig, token?: string): Promise<CopyTarget> {
+  if (isHttpUrl(url)) return HttpStore.connect(url, { token, caFile: process.env.ELTON_CA_FILE || undefined });
+  if (isS3Url(url)) {
+    return S3Store.create(url, config, join(remoteCacheDir(url), 'remote-index'));
+  }
+  return FileStore.create(FileStore.pathFromUrl(url), config);
 }
 
 export async function openStore(url: string, opts: OpenOptions = {}): Promise<Store> {

@@ -89,6 +89,49 @@ export interface ObjectSource {
 export interface VersionContents { ids: string[]; parentToo: boolean }
 
 /**
+ * What a copied version covers (a backup): `ids` are the objects it reaches beyond those of
+ * `base`, a version of the same tree already at the store (null: `ids` are all it reaches).
+ */
+export interface CopiedContents { ids: string[]; base: number | null }
+
+/** Whether a copied version record was created, or an identical one was there already. */
+export type PutOutcome = 'created' | 'present';
+
+/**
+ * What a backup writes to: any store, reached directly (never through a cache, which could
+ * answer for objects the store itself lacks).
+ */
+export interface CopyTarget {
+  readonly url: string;
+  readonly config: StoreConfig;
+  readonly transfer: Transfer;
+  missing(ids: Iterable<string>): Promise<Set<string>>;
+  send(ids: string[], source: ObjectSource, reporter?: Reporter): Promise<void>;
+  listTrees(): Promise<string[]>;
+  listVersions(tree: string): Promise<number[]>;
+  readVersion(tree: string, version: number): Promise<VersionRecord>;
+  /**
+   * Creates exactly this record, number included, once every object it reaches is held here;
+   * 'present' when an identical record is already there, E_CONFLICT when a different one is.
+   */
+  putVersion(record: VersionRecord, contents: CopiedContents): Promise<PutOutcome>;
+  close(): Promise<void>;
+}
+
+/** What a backup reads from: a store reached directly, which can tell the stored length of its objects. */
+export interface CopySource {
+  readonly url: string;
+  readonly config: StoreConfig;
+  readonly transfer: Transfer;
+  /** Stored (encoded) lengths of the held objects among `ids`; absent ones are left out. */
+  lengths(ids: string[]): Promise<Map<string, number>>;
+  /** As Remote.readObjects. */
+  readObjects(ids: Iterable<string>, onObject: (id: string, data: Buffer) => void | Promise<void>, sizes?: Map<string, number>): Promise<void>;
+  listTrees(): Promise<string[]>;
+  listVersions(tree: string): Promise<number[]>;
+}
+
+/**
  * A store reached over the network (a master, a bucket). It sits behind a CachedStore, which
  * keeps what it fetches, stages commits locally and hands them over through `send`.
  */
@@ -109,6 +152,10 @@ export interface Remote {
   readVersion(tree: string, version: number): Promise<VersionRecord>;
   /** As Store.issueVersion, once every object of the draft has been sent. */
   issueVersion(draft: VersionDraft, force: boolean, contents: VersionContents): Promise<VersionRecord>;
+  /** As CopyTarget.putVersion. */
+  putVersion(record: VersionRecord, contents: CopiedContents): Promise<PutOutcome>;
+  /** As CopySource.lengths. */
+  lengths(ids: string[]): Promise<Map<string, number>>;
   close(): Promise<void>;
 }
 

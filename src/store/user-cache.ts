@@ -64,6 +64,11 @@ const objectsConfig = () => ({
   compression: { codec: 'raw' as const, quality: 0 }, created: new Date().toISOString(),
 });
 
+/** Where the cache keeps what belongs to one remote (its config, version records, S3 index objects). */
+export function remoteCacheDir(url: string, dir = userCacheDir()): string {
+  return join(dir, 'remotes', sha256(Buffer.from(url)).toString('hex').slice(0, 16));
+}
+
 export class UserCache {
   private constructor(readonly dir: string, readonly objects: FileStore) {}
 
@@ -75,7 +80,7 @@ export class UserCache {
 
   /** Where a remote's config and version records are kept when no workspace holds them. */
   remoteDir(url: string): string {
-    return join(this.dir, 'remotes', sha256(Buffer.from(url)).toString('hex').slice(0, 16));
+    return remoteCacheDir(url, this.dir);
   }
 
   /** Appends one line; O_APPEND keeps concurrent writers' lines whole, and a reader skips a torn last line. */

@@ -1,0 +1,279 @@
+// Copies versions from one store to another: exactly what the target lacks, verified, each version made visible only once complete.
+//
+// The exchange costs a constant number of round trips whatever the file count: one listing of
+// versions per tree on each side, then one have/want question for every candidate object of
+// every version at once, one lengths question to the source, the objects in parallel streams,
+// and one request per version created. Candidates come from a walk of the source's trees that
+// skips every subtree the target's newest common version already has (immutable ids: the same
+// id is the same content), so an incremental run looks at the changed paths only.
+
+import { EltonError, hasCode, notFound, usage } from '../errors.js';
+import type { Reporter } from '../events.js';
+import { decodeObject, decodeObjectAsync, Kind } from '../object.js';
+import type { CopySource, CopyTarget, ObjectSource, Store, Transfer } from '../store/store.js';
+import { decodeTree, type TreeEntry } from '../tree.js';
+import { divergedVersion, sameVersion, type VersionRecord } from '../version.js';
+import { Throttle } from './throttle.js';
+
+/** Where a copy reads: `store` for version records and trees (through a cache where there is one), `direct` for chunks. */
+export interface Origin {
+  store: Store;
+  direct: CopySource;
+}
+
+export interface CopyOptions {
+  /** Trees to copy; all of the source's when absent. */
+  trees?: string[];
+  /** Copy only versions committed at or after this time. */
+  since?: Date;
+  /** Plan only: report what would move. */
+  dryRun?: boolean;
+  /** Average bytes per second read for sending. */
+  bytesPerSecond?: number;
+  reporter?: Reporter;
+}
+
+export interface CopyProblem {
+  kind: 'missing' | 'corrupt';
+  /** An object id. */
+  id: string;
+  message: string;
+  /** The versions that were not copied because of it. */
+  versions: string[];
+}
+
+export interface CopyResult {
+  dryRun: boolean;
+  trees: number;
+  /** NAME@V created at the target (or that would be, with dryRun). */
+  copied: string[];
+  /** Versions the target already held. */
+  upToDate: number;
+  /** Versions not copied: they reach an object the source lacks or that failed verification, or come after one that does. */
+  skipped: string[];
+  /** Objects sent (would be sent), and their stored bytes. */
+  objects: number;
+  bytes: number;
+  /** With dryRun, an estimate of the requests the copy would make to the target. */
+  requests: number;
+  problems: CopyProblem[];
+  transfer: { from: Transfer; to: Transfer };
+}
+
+/** A version planned for copying, with what it reaches beyond its base. */
+interface Planned {
+  record: VersionRecord;
+  base: number | null;
+  candidates: Set<string>;
+}
+
+const PARALLEL_TREES = 8;
+/** Requests the dry-run estimate counts per this many bytes sent (the S3 pack size; a master takes several per stream). */
+const ESTIMATE_PACK_BYTES = 32 * 1024 * 1024;
+const PROBLEMS_LISTED = 100;
+
+async function eachLimited<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => { while (next < items.length) await work(items[next++]); };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+}
+
+const ref = (r: { tree: string; version: number }) => `${r.tree}@${r.version}`;
+
+export async function copyVersions(origin: Origin, target: CopyTarget, opts: CopyOptions = {}): Promise<CopyResult> {
+  const reporter = opts.reporter ?? (() => {});
+  const { store, direct } = origin;
+  if (target.config.format !== store.config.format || target.config.idScheme !== store.config.idScheme) {
+    throw new EltonError('E_FORMAT', `${target.url} uses store format ${target.config.format}/${target.config.idScheme}, ${direct.url} uses ${store.config.format}/${store.config.idScheme}`, 9,
+      'back up to a target made for this source (an empty prefix, bucket or directory is made to match)');
+  }
+  const all = await direct.listTrees();
+  for (const t of opts.trees ?? []) if (!all.includes(t)) throw notFound(`tree "${t}" at ${direct.url}`, `the source holds: ${all.join(', ') || 'nothing'}`);
+  const trees = opts.trees?.length ? [...new Set(opts.trees)] : all;
+
+  // 1. Versions: which the target lacks, and the newest it has to diff against.
+  const plans = new Map<string, Planned[]>();
+  let upToDate = 0;
+  let planned = 0;
+  await eachLimited(trees, PARALLEL_TREES, async (tree) => {
+    const [mine, theirs] = await Promise.all([direct.listVersions(tree), target.listVersions(tree)]);
+    const held = new Set(theirs);
+    const common = mine.filter((v) => held.has(v));
+    upToDate += common.length;
+    const newestCommon = common[common.length - 1];
+    if (newestCommon !== undefined) {
+      // Trust is by number; the newest shared number is checked, so a diverged target is caught before anything moves.
+      const [a, b] = await Promise.all([store.readVersion(tree, newestCommon), target.readVersion(tree, newestCommon)]);
+      if (!sameVersion(a, b)) throw divergedVersion(target.url, a);
+    }
+    const wanted = mine.filter((v) => !held.has(v));
+    const records = await Promise.all(wanted.map((v) => store.readVersion(tree, v)));
+    const list: Planned[] = [];
+    for (const record of records) {
+      if (opts.since && !(Date.parse(record.time) >= opts.since.getTime())) continue;
+      // The base is the newest version below this one that the target will hold when this one is created.
+      const below = [...common, ...list.map((p) => p.record.version)].filter((v) => v < record.version);
+      list.push({ record, base: below.length ? Math.max(...below) : null, candidates: new Set() });
+    }
+    if (list.length) plans.set(tree, list);
+    planned += list.length;
+  });
+
+  // 2. Candidates: what each version reaches beyond its base, from the source's trees.
+  const treeIds = new Set<string>();
+  const plainSizes = new Map<string, number>();
+  let walked = 0;
+  for (const list of plans.values()) {
+    for (const p of list) {
+      reporter({ type: 'progress', phase: 'plan', loaded: walked++, total: planned, unit: 'objects' });
+      const baseRoot = p.base === null ? null : (await store.readVersion(p.record.tree, p.base)).root;
+      await store.prefetchTrees?.(p.record.root);
+      await diffTrees(store, p.record.root, baseRoot, p.candidates, treeIds, plainSizes);
+    }
+  }
+  const candidates = new Set<string>();
+  for (const list of plans.values()) for (const p of list) for (const id of p.candidates) candidates.add(id);
+
+  // 3. Have/want: one question to the target for everything, one to the source for lengths.
+  const needed = candidates.size ? [...await target.missing(candidates)] : [];
+  const lengths = needed.length ? await direct.lengths(needed) : new Map<string, number>();
+  const failed = new Map<string, CopyProblem>();
+  for (const id of needed) {
+    if (!lengths.has(id)) failed.set(id, { kind: 'missing', id, message: `object ${id} is not at the source ${direct.url}`, versions: [] });
+  }
+  const sendable = needed.filter((id) => lengths.has(id));
+  let bytes = sendable.reduce((n, id) => n + lengths.get(id)!, 0);
+  let objects = sendable.length;
+
+  let requests = 0;
+  if (!opts.dryRun && sendable.length) {
+    const sent = { objects: 0, bytes: 0 };
+    await target.send(sendable, verifiedSource(origin, treeIds, plainSizes, lengths, failed, sent, opts.bytesPerSecond), reporter);
+    objects = sent.objects;
+    bytes = sent.bytes;
+  } else if (opts.dryRun) {
+    requests = (sendable.length ? Math.ceil(bytes / ESTIMATE_PACK_BYTES) + 1 : 0) + planned;
+  }
+
+  // 4. Versions, oldest first per tree, each once everything it reaches is at the target.
+  const copied: string[] = [];
+  const skipped: string[] = [];
+  await eachLimited([...plans.values()], PARALLEL_TREES, async (list) => {
+    let blocked = false;
+    for (const p of list) {
+      const blame = [...p.candidates].filter((id) => failed.has(id));
+      for (const id of blame) failed.get(id)!.versions.push(ref(p.record));
+      if (blocked || blame.length) {
+        blocked = true;
+        skipped.push(ref(p.record));
+        continue;
+      }
+      if (!opts.dryRun) await target.putVersion(p.record, { ids: [...p.candidates], base: p.base });
+      copied.push(ref(p.record));
+    }
+  });
+  const byVersion = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true });
+  return {
+    dryRun: !!opts.dryRun, trees: trees.length, copied: copied.sort(byVersion), upToDate, skipped: skipped.sort(byVersion),
+    objects, bytes, requests: opts.dryRun ? requests : target.transfer.requests,
+    problems: [...failed.values()].slice(0, PROBLEMS_LISTED),
+    transfer: { from: { ...direct.transfer }, to: { ...target.transfer } },
+  };
+}
+
+/**
+ * Adds to `out` every object under `root` that is not under `baseRoot` at the same path: the
+ * trees that differ, and the chunks of their files that the base's tree at that path does not
+ * name. A subtree whose id the base has at that path is skipped whole. One read per depth.
+ */
+async function diffTrees(
+  store: Store, root: string, baseRoot: string | null, out: Set<string>, treeIds: Set<string>, plainSizes: Map<string, number>,
+): Promise<void> {
+  let level: Array<{ id: string; base: string | null }> = root === baseRoot ? [] : [{ id: root, base: baseRoot }];
+  const seen = new Set<string>();
+  while (level.length) {
+    const entries = new Map<string, TreeEntry[]>();
+    const ids = new Set<string>();
+    for (const { id, base } of level) { ids.add(id); if (base) ids.add(base); }
+    await store.readObjects(ids, (id, data) => {
+      entries.set(id, decodeTree(decodeObject(data, `tree ${id}`, id).plain, id).entries);
+    });
+    const next: Array<{ id: string; base: string | null }> = [];
+    for (const { id, base } of level) {
+      if (seen.has(id)) continue;
+      seen.add(id);
+      out.add(id);
+      treeIds.add(id);
+      const before = new Map<string, TreeEntry>();
+      const baseChunks = new Set<string>();
+      for (const e of base ? entries.get(base)! : []) {
+        before.set(e.name, e);
+        if (e.type === 'file') for (const c of e.chunks) baseChunks.add(c.id);
+      }
+      for (const e of entries.get(id)!) {
+        if (e.type === 'dir') {
+          const old = before.get(e.name);
+          const oldTree = old?.type === 'dir' ? old.tree : null;
+          if (e.tree !== oldTree) next.push({ id: e.tree, base: oldTree });
+        } else if (e.type === 'file') {
+          for (const c of e.chunks) {
+            if (baseChunks.has(c.id)) continue;
+            out.add(c.id);
+            plainSizes.set(c.id, c.size);
+          }
+        }
+      }
+    }
+    level = next;
+  }
+}
+
+/**
+ * The objects to send, read from the source and checked against their ids on the way: one
+ * that fails is recorded and not sent, so no version reaching it is created. Trees come from
+ * the source store (its cache), chunks straight from the source, so a backup does not fill
+ * the local cache with data.
+ */
+function verifiedSource(
+  origin: Origin, treeIds: Set<string>, plainSizes: Map<string, number>, lengths: Map<string, number>,
+  failed: Map<string, CopyProblem>, sent: { objects: number; bytes: number }, bytesPerSecond?: number,
+): ObjectSource {
+  const throttle = bytesPerSecond ? new Throttle(bytesPerSecond) : undefined;
+  return {
+    locate: async (id) => { const length = lengths.get(id); return length === undefined ? undefined : { length }; },
+    readObjects: async (ids, onObject) => {
+      const list = [...ids];
+      const checked = async (id: string, data: Buffer) => {
+        try {
+          const kind = (data.length >= 64 * 1024 ? await decodeObjectAsync(data, `object ${id}`, id, plainSizes.get(id)) : decodeObject(data, `object ${id}`, id)).kind;
+          if (kind !== (treeIds.has(id) ? Kind.tree : Kind.chunk)) throw usage(`object ${id} is not a ${treeIds.has(id) ? 'tree' : 'chunk'}`);
+        } catch (err) {
+          if (!(err instanceof EltonError)) throw err;
+          failed.set(id, { kind: 'corrupt', id, message: err.message, versions: [] });
+          return;
+        }
+        await throttle?.take(data.length);
+        sent.objects++;
+        sent.bytes += data.length;
+        await onObject(id, data);
+      };
+      const trees = list.filter((id) => treeIds.has(id));
+      const chunks = list.filter((id) => !treeIds.has(id));
+      if (trees.length) await origin.store.readObjects(trees, checked);
+      if (chunks.length) await readChunks(origin.direct, chunks, plainSizes, checked);
+    },
+  };
+}
+
+/** Reads from the source; an object it cannot produce (a damaged range, a vanished pack) names itself in the error. */
+async function readChunks(direct: CopySource, ids: string[], sizes: Map<string, number>, onObject: (id: string, data: Buffer) => Promise<void>): Promise<void> {
+  try {
+    await direct.readObjects(ids, onObject, sizes);
+  } catch (err) {
+    if (hasCode(err, 'E_CORRUPT') || hasCode(err, 'E_NOT_FOUND')) {
+      const id = (err as EltonError).details?.object;
+      if (typeof id === 'string') throw new EltonError((err as EltonError).code, `${(err as EltonError).message} (reading ${direct.url})`, (err as EltonError).exitCode, 'the source is damaged: run `elton verify` on it', { object: id });
+    }
+    throw err;
+  }
+}
