@@ -12,6 +12,7 @@ export default class Master extends EltonCommand {
     '<%= config.bin %> master --data /srv/elton',
     '<%= config.bin %> master --data /srv/elton --listen 0.0.0.0:3586 --token-file /etc/elton/tokens',
     '<%= config.bin %> master --data /srv/elton --listen :443 --token-file tokens --tls-cert cert.pem --tls-key key.pem',
+    '<%= config.bin %> master --data /srv/elton --replicate-to s3://oregon-backup/elton',
   ];
   static flags = {
     data: Flags.string({ description: 'data directory (created if absent): objects in store/, metadata in meta/', required: true }),
@@ -19,13 +20,21 @@ export default class Master extends EltonCommand {
     'token-file': Flags.string({ description: 'file of bearer tokens, one "TOKEN SCOPES [NAME]" per line; without it, no auth' }),
     'tls-cert': Flags.string({ description: 'PEM certificate (chain) for HTTPS' }),
     'tls-key': Flags.string({ description: 'PEM private key for HTTPS' }),
+    'replicate-to': Flags.string({ description: 'copy every version to this remote (master URL, s3://BUCKET/PREFIX or path) in the background; token in ELTON_REPLICATE_TOKEN' }),
   };
 
   async run(): Promise<MasterInfo & { stopped: string }> {
     const { flags } = await this.parse(Master);
     const json = this.jsonEnabled();
     const { master, info } = await runMaster({
-      data: flags.data, listen: flags.listen, tokenFile: flags['token-file'], tlsCert: flags['tls-cert'], tlsKey: flags['tls-key'],
+      data: flags.data, listen: flags.listen, tokenFile: flags['token-file'], tlsCert: flags['tls-cert'], tlsKey: flags['tls-key'], replicateTo: flags['replicate-to'],
+      onReplication: (e) => {
+        if (json) return void process.stdout.write(JSON.stringify({ event: 'replication', ...e }) + '\n');
+        const line = e.type === 'copied'
+          ? `replication: copied ${e.versions.join(', ')} (${e.objects} objects, ${e.bytes} bytes) in ${e.seconds.toFixed(1)} s`
+          : chalk.yellow(`replication: ${e.code}: ${e.message}; retrying in ${e.retryInSeconds} s`);
+        process.stdout.write(`${new Date().toISOString()} ${line}\n`);
+      },
       onRequest: (r) => {
         if (json) return;
         const status = r.status >= 500 ? chalk.red(r.status) : r.status >= 400 ? chalk.yellow(r.status) : String(r.status);
@@ -33,7 +42,7 @@ export default class Master extends EltonCommand {
       },
     }, await this.deps());
     if (json) process.stdout.write(JSON.stringify({ event: 'listening', ...info }) + '\n');
-    else process.stdout.write(`elton master listening on ${info.url} (data ${info.data}, auth ${info.auth === 'tokens' ? `${info.tokens} token(s)` : 'off'}${info.tls ? ', TLS' : ''})\n`);
+    else process.stdout.write(`elton master listening on ${info.url} (data ${info.data}, auth ${info.auth === 'tokens' ? `${info.tokens} token(s)` : 'off'}${info.tls ? ', TLS' : ''}${info.replicateTo ? `, replicating to ${info.replicateTo}` : ''})\n`);
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGINT', () => resolve('SIGINT'));
       process.once('SIGTERM', () => resolve('SIGTERM'));

@@ -4,6 +4,10 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ioError, usage } from '../errors.js';
 import { startMaster, type Master, type RequestLog } from '../master/server.js';
+import type { ReplicationEvent, ReplicationStatus } from '../master/replicator.js';
+import { HttpClient } from '../remote/http-client.js';
+import { API } from '../remote/wire.js';
+import { isHttpUrl, normalizeRemote } from '../store/open.js';
 import { TokenTable } from '../master/tokens.js';
 import { DEFAULT_PORT } from '../remote/wire.js';
 import type { Deps } from './context.js';
@@ -15,9 +19,12 @@ export interface MasterOptions {
   tlsCert?: string;
   tlsKey?: string;
   onRequest?: (log: RequestLog) => void;
+  /** A remote (URL or path) to copy every version to; its token comes from ELTON_REPLICATE_TOKEN. */
+  replicateTo?: string;
+  onReplication?: (e: ReplicationEvent) => void;
 }
 
-export interface MasterInfo { url: string; data: string; auth: 'tokens' | 'open'; tokens: number; tls: boolean }
+export interface MasterInfo { url: string; data: string; auth: 'tokens' | 'open'; tokens: number; tls: boolean; replicateTo: string | null }
 
 /** Parses HOST:PORT, [IPv6]:PORT or :PORT (all interfaces); no --listen means loopback on the default port. */
 export function parseListen(text: string | undefined): { host: string; port: number } {
@@ -38,9 +45,13 @@ export async function runMaster(opts: MasterOptions, deps: Deps): Promise<{ mast
   const tokens = opts.tokenFile ? TokenTable.load(resolve(deps.cwd, opts.tokenFile)) : undefined;
   const tls = opts.tlsCert ? { cert: readFile(resolve(deps.cwd, opts.tlsCert), 'TLS certificate'), key: readFile(resolve(deps.cwd, opts.tlsKey!), 'TLS key') } : undefined;
   const data = resolve(deps.cwd, opts.data);
+  const replicateTo = opts.replicateTo === undefined ? undefined : normalizeRemote(opts.replicateTo, deps.cwd);
   let master: Master;
   try {
-    master = await startMaster({ dataDir: data, host, port, tokens, tls, onRequest: opts.onRequest });
+    master = await startMaster({
+      dataDir: data, host, port, tokens, tls, onRequest: opts.onRequest,
+      replicateTo: replicateTo ? { url: replicateTo, token: process.env.ELTON_REPLICATE_TOKEN || undefined, onEvent: opts.onReplication } : undefined,
+    });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') throw usage(`${host}:${port} is already in use`, 'stop the other server, or pick another port with --listen');
@@ -50,5 +61,28 @@ export async function runMaster(opts: MasterOptions, deps: Deps): Promise<{ mast
   if (!tokens && !['127.0.0.1', '::1', 'localhost'].includes(host)) {
     deps.reporter?.({ type: 'warning', code: 'W_OPEN', message: `listening on ${host} without --token-file: anyone who can reach it can read and write` });
   }
-  return { master, info: { url: master.url, data, auth: tokens ? 'tokens' : 'open', tokens: tokens?.size ?? 0, tls: !!tls } };
+  return { master, info: { url: master.url, data, auth: tokens ? 'tokens' : 'open', tokens: tokens?.size ?? 0, tls: !!tls, replicateTo: replicateTo ?? null } };
+}
+
+export interface MasterStatus {
+  url: string;
+  server: string;
+  protocol: number;
+  uptimeSeconds: number;
+  trees: number;
+  /** null when the master does not replicate. */
+  replication: ReplicationStatus | null;
+}
+
+/** A running master's status, replication included (one request). */
+export async function masterStatus(url: string, deps: Deps): Promise<MasterStatus> {
+  const remote = normalizeRemote(url, deps.cwd);
+  if (!isHttpUrl(remote)) throw usage(`"${url}" is not a master URL`, 'write http(s)://HOST:PORT');
+  const client = new HttpClient(new URL(`${remote}/`), { token: process.env.ELTON_TOKEN || undefined, caFile: process.env.ELTON_CA_FILE || undefined });
+  try {
+    const s = await client.json<Omit<MasterStatus, 'url'>>({ method: 'GET', path: `${API}/status` });
+    return { url: remote, ...s };
+  } finally {
+    client.close();
+  }
 }

@@ -17,7 +17,7 @@ import { Throttle } from './throttle.js';
 
 /** Where a copy reads: `store` for version records and trees (through a cache where there is one), `direct` for chunks. */
 export interface Origin {
-  store: Store;
+  store: Pick<Store, 'config' | 'readVersion' | 'readObjects' | 'prefetchTrees'>;
   direct: CopySource;
 }
 
@@ -187,7 +187,7 @@ export async function copyVersions(origin: Origin, target: CopyTarget, opts: Cop
  * name. A subtree whose id the base has at that path is skipped whole. One read per depth.
  */
 async function diffTrees(
-  store: Store, root: string, baseRoot: string | null, out: Set<string>, treeIds: Set<string>, plainSizes: Map<string, number>,
+  store: Origin['store'], root: string, baseRoot: string | null, out: Set<string>, treeIds: Set<string>, plainSizes: Map<string, number>,
 ): Promise<void> {
   let level: Array<{ id: string; base: string | null }> = root === baseRoot ? [] : [{ id: root, base: baseRoot }];
   const seen = new Set<string>();

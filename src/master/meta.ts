@@ -23,7 +23,11 @@ export class MasterMeta implements ObjectIndex {
     private readonly versions: Database<Buffer, [string, number]>,
     private readonly latest: Database<number, string>,
     private readonly complete: Database<boolean, Buffer>,
+    private readonly queue: Database<number, [string, number]>,
   ) {}
+
+  /** When set, every version recorded is queued for replication in the same transaction. */
+  replicating = false;
 
   static open(dir: string): MasterMeta {
     const root = open({ path: dir, maxDbs: 8 });
@@ -34,6 +38,7 @@ export class MasterMeta implements ObjectIndex {
       root.openDB<Buffer, [string, number]>({ name: 'versions', encoding: 'binary' }),
       root.openDB<number, string>({ name: 'latest' }),
       root.openDB<boolean, Buffer>({ name: 'complete', keyEncoding: 'binary' }),
+      root.openDB<number, [string, number]>({ name: 'replication-queue' }),
     );
   }
 
@@ -133,6 +138,7 @@ export class MasterMeta implements ObjectIndex {
       this.versions.putSync([draft.tree, record.version], bytes);
       this.latest.putSync(draft.tree, record.version);
       for (const t of completeTrees) this.complete.putSync(Buffer.from(t, 'hex'), true);
+      if (this.replicating) this.queue.putSync([draft.tree, record.version], Date.now());
       return { record, bytes };
     });
     await this.root.flushed;
@@ -153,10 +159,26 @@ export class MasterMeta implements ObjectIndex {
       this.versions.putSync([record.tree, record.version], encodeVersion(record));
       if ((this.latest.get(record.tree) ?? 0) < record.version) this.latest.putSync(record.tree, record.version);
       for (const t of completeTrees) this.complete.putSync(Buffer.from(t, 'hex'), true);
+      if (this.replicating) this.queue.putSync([record.tree, record.version], Date.now());
       return 'created';
     });
     await this.root.flushed;
     return outcome;
+  }
+
+  // ---- the replication queue: versions recorded here and not yet known to be at the replica
+
+  /** Every queued version, oldest key first, with the time it was queued (ms). */
+  queued(): Array<{ tree: string; version: number; since: number }> {
+    const out: Array<{ tree: string; version: number; since: number }> = [];
+    for (const { key, value } of this.queue.getRange()) out.push({ tree: key[0], version: key[1], since: value });
+    return out;
+  }
+
+  async dequeue(entries: Array<{ tree: string; version: number }>): Promise<void> {
+    if (!entries.length) return;
+    this.root.transactionSync(() => { for (const e of entries) this.queue.removeSync([e.tree, e.version]); });
+    await this.root.flushed;
   }
 
   async close(): Promise<void> {

@@ -23,6 +23,7 @@ import type { VersionDraft } from '../store/store.js';
 import { API, decodeIds, encodeIds, readPack, PackStreamWriter, PackFormatError } from '../remote/wire.js';
 import { VERSION_HEADER } from '../remote/http-store.js';
 import { MasterMeta } from './meta.js';
+import { Replicator, type ReplicationEvent } from './replicator.js';
 import { closeGracefully, listen } from '../lib/http-server.js';
 import type { Grant, Scope, TokenTable } from './tokens.js';
 
@@ -47,10 +48,13 @@ export interface MasterOptions {
   tokens?: TokenTable;
   tls?: { cert: Buffer; key: Buffer };
   onRequest?: (log: RequestLog) => void;
+  /** A remote to copy every version to, in the background (docs/backup.md). */
+  replicateTo?: { url: string; token?: string; onEvent?: (e: ReplicationEvent) => void };
 }
 
 export interface Master {
   url: string;
+  replication?: Replicator;
   close(): Promise<void>;
 }
 
@@ -115,6 +119,7 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
   await store.removeAbandonedTemps();
   const configBytes = encodeStoreConfig(store.config);
   const started = Date.now();
+  const replication = opts.replicateTo ? new Replicator(meta, store, opts.replicateTo.url, opts.replicateTo.token, opts.replicateTo.onEvent) : undefined;
 
   /** Walks the trees under `root` that are not yet proven complete: returns the objects they reach that are not held, and the trees walked. */
   async function checkComplete(root: string): Promise<{ missing: string[]; walked: string[] }> {
@@ -239,6 +244,13 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
     if (method === 'GET' && path === `${API}/health`) {
       return sendJson(res, 200, { ok: true, server: 'elton-master', protocol: SERVER_VERSION, uptimeSeconds: Math.round((Date.now() - started) / 1000), trees: meta.listTrees().length });
     }
+    if (method === 'GET' && path === `${API}/status`) {
+      need('read');
+      return sendJson(res, 200, {
+        server: 'elton-master', protocol: SERVER_VERSION, uptimeSeconds: Math.round((Date.now() - started) / 1000),
+        trees: meta.listTrees().length, replication: replication?.status() ?? null,
+      });
+    }
     if (!path.startsWith(`${API}/`)) throw notFound(`${method} ${path}`, `the API lives under ${API}/`);
     let parts: string[];
     try { parts = path.slice(API.length + 1).split('/').map(decodeURIComponent); } catch { throw usage('bad percent-encoding in the path'); }
@@ -312,6 +324,7 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
           const { missing, walked } = await checkComplete(draft.root);
           if (missing.length) throw incomplete('the master', 'this version', missing);
           const { record, bytes } = await meta.issue(draft, q.force === true, walked);
+          replication?.kick();
           return sendRecord(res, 201, record.version, bytes, true);
         }
       }
@@ -330,6 +343,7 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
         const { missing, walked } = await checkComplete(record.root);
         if (missing.length) throw incomplete('the master', `${tree}@${v}`, missing);
         const outcome = await meta.putCopied(record, walked);
+        replication?.kick();
         return sendJson(res, outcome === 'created' ? 201 : 200, { outcome, version: v });
       }
       if (method === 'GET' && parts[2] === 'versions' && parts.length === 4) {
@@ -381,11 +395,14 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
   const server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) : http.createServer(handler);
   const url = await listen(server, opts.host, opts.port, opts.tls ? 'https' : 'http');
 
+  replication?.kick();
   let closing: Promise<void> | undefined;
   return {
     url,
+    replication,
     close: () => closing ??= (async () => {
       await closeGracefully(server, 10_000);
+      await replication?.close();
       await store.close();
       await meta.close();
     })(),
