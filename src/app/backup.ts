@@ -57,7 +57,7 @@ export async function backup(opts: BackupOptions, deps: Deps): Promise<BackupRes
   const t0 = Date.now();
   const from = normalizeRemote(opts.from, deps.cwd);
   const to = normalizeRemote(opts.to, deps.cwd);
-  if (from === to) throw usage(`--from and --to are the same remote (${from})`);
+  if (from === to) throw usage(`--from and --to are the same remote (${from})`, 'a backup copies to another remote: point --to at the bucket, master or directory that keeps the copies');
   const since = opts.since === undefined ? undefined : parseSince(opts.since);
   const bytesPerSecond = opts.bwlimit === undefined ? undefined : parseRate(opts.bwlimit);
   const lockPath = backupLockPath(from, to);

@@ -8,12 +8,16 @@ export class Throttle {
 
   constructor(private readonly bytesPerSecond: number, private readonly now = () => Date.now()) {}
 
-  /** Resolves when `bytes` more fit in the rate since the first take (a quarter second of burst allowed). */
-  async take(bytes: number): Promise<void> {
+  /** Counts `bytes` and returns how long to wait (ms) to be back within the rate since the first take (a quarter second of burst allowed). */
+  delayFor(bytes: number): number {
     if (!this.start) this.start = this.now();
     this.taken += bytes;
-    const due = this.start + ((this.taken / this.bytesPerSecond) - BURST_SECONDS) * 1000;
-    const wait = due - this.now();
+    const due = this.start + (this.taken / this.bytesPerSecond - BURST_SECONDS) * 1000;
+    return Math.max(0, due - this.now());
+  }
+
+  async take(bytes: number): Promise<void> {
+    const wait = this.delayFor(bytes);
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }
 }

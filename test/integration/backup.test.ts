@@ -140,6 +140,15 @@ describe('integration: elton backup', function () {
     assertJsonError(badRate, 'E_USAGE', 2);
   });
 
+  it('--bwlimit holds the average rate of the data sent', async () => {
+    const t0 = Date.now();
+    const r = await backup(source.url, join(tempDir(), 'slow'), '--bwlimit', '2M');
+    const seconds = (Date.now() - t0) / 1000;
+    assert.ok(r.bytes > 3 * MiB, `${r.bytes} bytes`);
+    const floor = r.bytes / (2 * MiB) - 0.25;
+    assert.ok(seconds >= floor, `${r.bytes} bytes at 2 MiB/s took ${seconds} s, under the ${floor.toFixed(2)} s the limit allows`);
+  });
+
   it('a damaged source object is not copied: the versions that reach it are skipped and reported, and the run exits 7', async () => {
     const master = await startMasterProcess();
     try {
