@@ -122,13 +122,15 @@ export async function copyVersions(origin: Origin, target: CopyTarget, opts: Cop
   // 2. Candidates: what each version reaches beyond its base, from the source's trees.
   const treeIds = new Set<string>();
   const plainSizes = new Map<string, number>();
+  /** Each candidate tree's counterpart in the base version: the target may store the tree as a delta against it. */
+  const similar = new Map<string, string>();
   let walked = 0;
   for (const list of plans.values()) {
     for (const p of list) {
       reporter({ type: 'progress', phase: 'plan', loaded: walked++, total: planned, unit: 'objects' });
       const baseRoot = p.base === null ? null : (await store.readVersion(p.record.tree, p.base)).root;
       await store.prefetchTrees?.(p.record.root);
-      await diffTrees(store, p.record.root, baseRoot, p.candidates, treeIds, plainSizes);
+      await diffTrees(store, p.record.root, baseRoot, { out: p.candidates, treeIds, plainSizes, similar });
     }
   }
   const candidates = new Set<string>();
@@ -148,7 +150,8 @@ export async function copyVersions(origin: Origin, target: CopyTarget, opts: Cop
   let requests = 0;
   if (!opts.dryRun && sendable.length) {
     const sent = { objects: 0, bytes: 0 };
-    await target.send(sendable, verifiedSource(origin, treeIds, plainSizes, lengths, failed, sent, opts.bytesPerSecond), reporter);
+    const source = verifiedSource(origin, treeIds, plainSizes, lengths, failed, sent, opts.bytesPerSecond);
+    await target.send(sendable, { ...source, similar: (id) => similar.get(id) }, reporter);
     objects = sent.objects;
     bytes = sent.bytes;
   } else if (opts.dryRun) {
@@ -186,9 +189,17 @@ export async function copyVersions(origin: Origin, target: CopyTarget, opts: Cop
  * trees that differ, and the chunks of their files that the base's tree at that path does not
  * name. A subtree whose id the base has at that path is skipped whole. One read per depth.
  */
-async function diffTrees(
-  store: Origin['store'], root: string, baseRoot: string | null, out: Set<string>, treeIds: Set<string>, plainSizes: Map<string, number>,
-): Promise<void> {
+interface TreeDiff {
+  /** Every object under the root and not under the base at the same path. */
+  out: Set<string>;
+  treeIds: Set<string>;
+  /** Plain sizes of the chunks in `out`. */
+  plainSizes: Map<string, number>;
+  /** Tree id -> the base's tree at the same path. */
+  similar: Map<string, string>;
+}
+
+async function diffTrees(store: Origin['store'], root: string, baseRoot: string | null, { out, treeIds, plainSizes, similar }: TreeDiff): Promise<void> {
   let level: Array<{ id: string; base: string | null }> = root === baseRoot ? [] : [{ id: root, base: baseRoot }];
   const seen = new Set<string>();
   while (level.length) {
@@ -204,6 +215,7 @@ async function diffTrees(
       seen.add(id);
       out.add(id);
       treeIds.add(id);
+      if (base) similar.set(id, base);
       const before = new Map<string, TreeEntry>();
       const baseChunks = new Set<string>();
       for (const e of base ? entries.get(base)! : []) {

@@ -2,8 +2,8 @@
 //
 // Bucket layout under the prefix (docs/format.md, "S3 stores"):
 //   config                      store config record
-//   data/<P>.tar                data packs (chunks), 16-64 MiB, plain ustar
-//   index/<H>                   one index object per push: where its objects live, its trees inline
+//   data/<P>.pack               data packs (chunks back to back), 16-64 MiB; data/<P>.tar (ustar) from format-1 indexes
+//   index/<H>                   one index object per push: where its objects live, its trees inline (some as deltas)
 //   versions/<tree>/<v>         version envelopes, v zero-padded to 10 digits, created with If-None-Match: *
 //
 // S3 bills per request and each request costs a round trip, so nothing is done per object:
@@ -18,7 +18,7 @@ import {
   UploadPartCommand, CompleteMultipartUploadCommand, AbortMultipartUploadCommand, type StorageClass,
 } from '@aws-sdk/client-s3';
 import { corrupt, EltonError, notFound, remoteError, staleParent } from '../errors.js';
-import { decodeObject, Kind } from '../object.js';
+import { decodeObject, encodeObject, Kind } from '../object.js';
 import { decodeTree } from '../tree.js';
 import { pathSelected } from '../snapshot.js';
 import { writeFileAtomic } from '../lib/atomic.js';
@@ -27,9 +27,9 @@ import { decodeStoreConfig, encodeStoreConfig } from '../store/file-store.js';
 import type { Reporter } from '../events.js';
 import type { CopiedContents, ObjectSource, PutOutcome, Remote, StoreConfig, VersionContents, VersionDraft } from '../store/store.js';
 import { divergedVersion, sameVersion, type VersionRecord } from '../version.js';
-import { decodeEnvelope, decodeIndexObject, encodeEnvelope, encodeIndexObject, INLINE, type IndexEntry, type IndexObject } from './s3-index.js';
+import { decodeEnvelope, decodeIndexObject, encodeEnvelope, encodeIndexObject, INLINE, INLINE_DELTA, packPath, type IndexEntry, type IndexObject } from './s3-index.js';
+import { applyDelta, DeltaError, makeDelta, MAX_DELTA_INPUT } from '../lib/delta.js';
 import { effectiveSettings, formatS3Url, isAbsentKey, MAX_ATTEMPTS, parseS3Url, s3Client, s3Status, translateS3Error, type MeteredS3, type S3Target } from './s3-client.js';
-import { tarEntry, TAR_END } from './wire.js';
 import { MAX_STREAMS } from './streams.js';
 import { isTreeName } from '../ref.js';
 
@@ -48,6 +48,9 @@ const MIN_RANGE_SPAN = 4 * MIB;
 /** GETs in flight at once. */
 const READ_PARALLEL = 2 * MAX_STREAMS;
 const VERSION_DIGITS = 10;
+/** A delta's base may itself be a delta; merged index objects cut chains, so they stay short. */
+const MAX_DELTA_CHAIN = 64;
+const MAX_REBUILT = 20000;
 /**
  * A version's envelope names at most this many index objects: a cold reader GETs each. Beyond
  * it, the locations of everything the version reaches are merged into one new index object.
@@ -83,6 +86,8 @@ export class S3Store implements Remote {
   /** Index objects named by version envelopes read so far: loaded before anything is looked up. */
   private readonly named = new Set<string>();
   private readonly envelopes = new Map<string, string[]>();
+  /** Trees rebuilt from deltas (small, immutable). */
+  private readonly rebuilt = new Map<string, Buffer>();
 
   private constructor(
     private readonly target: S3Target,
@@ -101,7 +106,7 @@ export class S3Store implements Remote {
   get transfer() { return this.s3.transfer; }
   private get bucket(): string { return this.target.bucket; }
 
-  /** Request helpers take paths under the prefix (`data/P.tar`); this makes them object keys. */
+  /** Request helpers take paths under the prefix (`data/P.pack`); this makes them object keys. */
   private key(path: string): string { return this.target.prefix ? `${this.target.prefix}/${path}` : path; }
   private versionPath(tree: string, version: number): string { return `versions/${tree}/${String(version).padStart(VERSION_DIGITS, '0')}`; }
 
@@ -341,7 +346,7 @@ export class S3Store implements Remote {
       let list;
       try { list = decodeIndex(await fsp.readFile(join(dir, name)), name); } catch { return; }
       // Journaled only after its PUT succeeded, but the bucket may have been emptied since.
-      if (!(await this.exists(`data/${pack}.tar`))) return;
+      if (!(await this.exists(packPath(pack)))) return;
       for (const e of list) entries.push({ ...e, pack: packs.length });
       packs.push(pack);
     });
@@ -351,8 +356,8 @@ export class S3Store implements Remote {
   }
 
   /** Uploads an index object (once every pack it names is durable) and keeps it. */
-  private async writeIndex(packs: string[], entries: IndexEntry[], inline: Buffer): Promise<string> {
-    const { hash, bytes } = encodeIndexObject(packs, entries, inline);
+  private async writeIndex(packs: string[], entries: IndexEntry[], inline: Buffer, tar?: boolean[]): Promise<string> {
+    const { hash, bytes } = encodeIndexObject(packs, entries, inline, tar);
     await this.put(`index/${hash}`, bytes);
     this.learn(decodeIndexObject(bytes, hash));
     await this.keepIndex(hash, bytes);
@@ -385,8 +390,6 @@ export class S3Store implements Remote {
 
     const seal = async () => {
       if (!packEntries.length) return;
-      parts.push(TAR_END);
-      size += TAR_END.length;
       const body = parts;
       const bytes = size;
       const id = sha256(body);
@@ -399,7 +402,7 @@ export class S3Store implements Remote {
       size = 0;
       while (uploads.size >= MAX_STREAMS) await Promise.race(uploads);
       if (failure) throw failure;
-      const p: Promise<void> = this.putLarge(`data/${id}.tar`, body, bytes)
+      const p: Promise<void> = this.putLarge(packPath(id), body, bytes)
         .then(() => this.journalPack(id, own))
         .then(() => {
           sent += bytes;
@@ -412,15 +415,15 @@ export class S3Store implements Remote {
 
     await source.readObjects(ids, async (id, data) => {
       if (data[4] === Kind.tree) {
-        entries.push({ id, pack: INLINE, offset: inlineBytes, length: data.length });
-        inline.push(data);
-        inlineBytes += data.length;
+        const stored = await this.asDelta(id, data, source.similar?.(id));
+        entries.push({ id, pack: stored ? INLINE_DELTA : INLINE, offset: inlineBytes, length: (stored ?? data).length });
+        inline.push(stored ?? data);
+        inlineBytes += (stored ?? data).length;
         return;
       }
-      const [header, ...rest] = tarEntry(id, data);
-      packEntries.push({ id, pack: 0, offset: size + header.length, length: data.length });
-      parts.push(header, ...rest);
-      for (const b of [header, ...rest]) size += b.length;
+      packEntries.push({ id, pack: 0, offset: size, length: data.length });
+      parts.push(data);
+      size += data.length;
       if (size >= PACK_BYTES) await seal();
     });
     await seal();
@@ -429,6 +432,22 @@ export class S3Store implements Remote {
     await this.writeIndex(packs, entries, Buffer.concat(inline, inlineBytes));
     const journal = this.journal;
     if (journal) await Promise.all(packs.map((p) => fsp.rm(join(journal, `${p}.idx`), { force: true })));
+  }
+
+  /**
+   * A tree stored as a delta against `base`, a similar tree the bucket already has (the same
+   * directory in the version before): a changed file rewrites one entry, and the delta carries
+   * that entry instead of every other name and 32-byte chunk id again. Undefined when there is
+   * no usable base here or the delta saves little.
+   */
+  private async asDelta(id: string, data: Buffer, base: string | undefined): Promise<Buffer | undefined> {
+    const at = base === undefined ? undefined : this.where.get(base);
+    if (!at || at.entry.pack < INLINE_DELTA || data.length > MAX_DELTA_INPUT) return undefined;
+    const basePlain = decodeObject(await this.inlineObject(at, base!), `tree ${base}`, base).plain;
+    const plain = decodeObject(data, `tree ${id}`, id).plain;
+    if (basePlain.length > MAX_DELTA_INPUT) return undefined;
+    const delta = makeDelta(basePlain, plain);
+    return 32 + delta.length < data.length * 0.8 ? Buffer.concat([Buffer.from(base!, 'hex'), delta]) : undefined;
   }
 
   /**
@@ -490,6 +509,7 @@ export class S3Store implements Remote {
    */
   private async mergeIndexes(root: string): Promise<string> {
     const packs = new Map<string, number>();
+    const tar: boolean[] = [];
     const entries: IndexEntry[] = [];
     const inline: Buffer[] = [];
     let inlineBytes = 0;
@@ -501,7 +521,7 @@ export class S3Store implements Remote {
       const next: string[] = [];
       for (const [id, at] of await this.locate(trees)) {
         seen.add(id);
-        const data = this.inlineData(at, id);
+        const data = await this.inlineObject(at, id);
         entries.push({ id, pack: INLINE, offset: inlineBytes, length: data.length });
         inline.push(data);
         inlineBytes += data.length;
@@ -513,12 +533,12 @@ export class S3Store implements Remote {
       for (const [id, at] of await this.locate([...chunks])) {
         seen.add(id);
         const pack = at.index.packs[at.entry.pack];
-        if (!packs.has(pack)) packs.set(pack, packs.size);
+        if (!packs.has(pack)) { packs.set(pack, packs.size); tar.push(at.index.tar[at.entry.pack]); }
         entries.push({ id, pack: packs.get(pack)!, offset: at.entry.offset, length: at.entry.length });
       }
       level = next;
     }
-    return this.writeIndex([...packs.keys()], entries, Buffer.concat(inline, inlineBytes));
+    return this.writeIndex([...packs.keys()], entries, Buffer.concat(inline, inlineBytes), tar);
   }
 
   private async indexesOf(tree: string, version: number): Promise<string[]> {
@@ -562,7 +582,7 @@ export class S3Store implements Remote {
       const located = await this.locate([...new Set(level.map((r) => r.id))]);
       const next: Array<{ id: string; path: string }> = [];
       for (const { id, path } of level) {
-        const data = this.inlineData(located.get(id)!, id);
+        const data = await this.inlineObject(located.get(id)!, id);
         if (!sent.has(id)) {
           sent.add(id);
           await onObject(id, data);
@@ -577,9 +597,36 @@ export class S3Store implements Remote {
     }
   }
 
-  private inlineData(at: Located, id: string): Buffer {
-    if (at.entry.pack !== INLINE) throw corrupt(`tree ${id} is stored in a data pack of ${this.url}, not in its index object`, undefined, { object: id });
-    return at.index.inline.subarray(at.entry.offset, at.entry.offset + at.entry.length);
+  /**
+   * An object stored in an index object's inline area: as is, or rebuilt from its delta and
+   * base (the base found in the index objects loaded, else in the whole bucket's). A rebuilt
+   * object is re-encoded, and checked against its id like any other.
+   */
+  private async inlineObject(at: Located, id: string, depth = 0): Promise<Buffer> {
+    const bytes = at.index.inline.subarray(at.entry.offset, at.entry.offset + at.entry.length);
+    if (at.entry.pack === INLINE) return bytes;
+    const bad = (why: string) => corrupt(`tree ${id} in ${this.url}: ${why}`, 'the bucket is damaged; push the data again from a workspace that has it', { object: id });
+    if (at.entry.pack !== INLINE_DELTA) throw bad('it is stored in a data pack, not in its index object');
+    const known = this.rebuilt.get(id);
+    if (known) return known;
+    if (depth > MAX_DELTA_CHAIN) throw bad('its chain of deltas is too long (or loops)');
+    const base = bytes.toString('hex', 0, 32);
+    if (!this.where.has(base)) await this.loadAll();
+    const baseAt = this.where.get(base);
+    if (!baseAt) throw bad(`the base ${base} of its delta is not in the bucket`);
+    const basePlain = decodeObject(await this.inlineObject(baseAt, base, depth + 1), `tree ${base}`, base).plain;
+    let plain: Buffer;
+    try {
+      plain = applyDelta(basePlain, bytes.subarray(32));
+    } catch (err) {
+      if (err instanceof DeltaError) throw bad(`bad delta (${err.message})`);
+      throw err;
+    }
+    const data = encodeObject(Kind.tree, plain, this.config.compression).data;
+    decodeObject(data, `tree ${id}`, id);
+    if (this.rebuilt.size >= MAX_REBUILT) this.rebuilt.clear();
+    this.rebuilt.set(id, data);
+    return data;
   }
 
   /**
@@ -592,11 +639,11 @@ export class S3Store implements Remote {
     const byPack = new Map<string, Wanted[]>();
     let total = 0;
     for (const [id, at] of located) {
-      if (at.entry.pack === INLINE) {
-        await onObject(id, this.inlineData(at, id));
+      if (at.entry.pack === INLINE || at.entry.pack === INLINE_DELTA) {
+        await onObject(id, await this.inlineObject(at, id));
         continue;
       }
-      const pack = at.index.packs[at.entry.pack];
+      const pack = packPath(at.index.packs[at.entry.pack], at.index.tar[at.entry.pack]);
       const list = byPack.get(pack) ?? [];
       list.push({ id, offset: at.entry.offset, length: at.entry.length });
       byPack.set(pack, list);
@@ -637,7 +684,7 @@ export class S3Store implements Remote {
    * not yet handed out (the SDK retries requests, not bodies).
    */
   private async readRange(pack: string, objects: Wanted[], onObject: (id: string, data: Buffer) => void | Promise<void>): Promise<void> {
-    const key = this.key(`data/${pack}.tar`);
+    const key = this.key(pack);
     const end = objects[objects.length - 1].offset + objects[objects.length - 1].length;
     let next = 0;
     for (let attempt = 1; ; attempt++) {

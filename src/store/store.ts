@@ -79,6 +79,8 @@ export interface ObjectSource {
   /** The encoded length of an object, if held. */
   locate(id: string): Promise<{ length: number } | undefined>;
   readObjects(ids: Iterable<string>, onObject: (id: string, data: Buffer) => void | Promise<void>): Promise<void>;
+  /** A similar object the receiver may hold (a tree's counterpart in the version before), to store or send this one as a delta against. */
+  similar?(id: string): string | undefined;
 }
 
 /**

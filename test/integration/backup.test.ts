@@ -3,6 +3,7 @@
 import { strict as assert } from 'node:assert';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { brotliCompressSync, constants as zlibConstants } from 'node:zlib';
 import { pseudoRandom, tempDir, writeTree } from '../helpers.js';
 import { assertJsonError, assertSameTree, eltonAsync, ok, snapshotTree } from '../e2e/util.js';
 import { startMasterProcess, type MasterProcess } from './master-util.js';
@@ -121,6 +122,42 @@ describe('integration: elton backup', function () {
       assert.deepEqual((await backup(second.url, target)).copied, ['photos@4']);
     } finally {
       await second.stop();
+    }
+  });
+
+  it('1% of the files changed: the incremental run to S3 sends at most 1.1x their compressed bytes (trees go as deltas, packs carry no per-object headers)', async () => {
+    const master = await startMasterProcess();
+    try {
+      const w = join(tempDir(), 'pct');
+      const tree: Record<string, Buffer> = {};
+      for (let i = 0; i < 2000; i++) tree[`d${i % 10}/e${i % 7}/f${i}.txt`] = Buffer.from(`${'record '.repeat(100 + (i % 300))}\n${pseudoRandom(2000 + (i % 3000), i).toString('hex')}\n`);
+      writeTree(w, tree);
+      ok(await run(w, ['init', '--remote', master.url, '--tree', 'pct']));
+      ok(await run(w, ['commit', '-m', 'one']));
+      const target = s3url('pct');
+      await backup(master.url, target);
+      // Every hundredth file gets new content of the same kind and size.
+      let changed = 0;
+      const edits: Record<string, Buffer> = {};
+      for (let i = 3; i < 2000; i += 100) {
+        const name = `d${i % 10}/e${i % 7}/f${i}.txt`;
+        edits[name] = Buffer.from(`${'record '.repeat(100 + (i % 300))}\n${pseudoRandom(2000 + (i % 3000), 99000 + i).toString('hex')}\n`);
+        changed += brotliCompressSync(edits[name], { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 2 } }).length;
+      }
+      writeTree(w, edits);
+      ok(await run(w, ['commit', '-m', 'two']));
+      const inc = await backup(master.url, target);
+      assert.deepEqual(inc.copied, ['pct@2']);
+      const up = inc.transfer.to.bytesUp;
+      // Each request's HTTP and SigV4 headers (about 1 KiB) are a fixed cost, not a per-byte one.
+      const allowed = 1.1 * changed + 1024 * inc.transfer.to.requests;
+      assert.ok(up <= allowed, `sent ${up} bytes (${(up / changed).toFixed(2)}x) in ${inc.transfer.to.requests} requests for ${changed} compressed bytes of changed files`);
+      const restored = join(tempDir(), 'pct-restored');
+      ok(await run(tempDir(), ['clone', target, 'pct@2', restored]));
+      assertSameTree(snapshotTree(restored), snapshotTree(w));
+      console.log(`      1% changed: ${up} bytes up for ${changed} compressed (${(up / changed).toFixed(3)}x), ${inc.transfer.to.requests} requests`);
+    } finally {
+      await master.stop();
     }
   });
 

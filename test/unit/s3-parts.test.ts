@@ -3,7 +3,7 @@
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
 import { effectiveSettings, formatS3Url, parseS3Url } from '../../src/remote/s3-client.js';
-import { decodeEnvelope, decodeIndexObject, encodeEnvelope, encodeIndexObject, INLINE } from '../../src/remote/s3-index.js';
+import { decodeEnvelope, decodeIndexObject, encodeEnvelope, encodeIndexObject, INLINE, INLINE_DELTA, packPath } from '../../src/remote/s3-index.js';
 import { normalizeRemote } from '../../src/store/open.js';
 import { expectEltonError } from '../helpers.js';
 
@@ -58,6 +58,32 @@ describe('S3 remote parts', () => {
     expectEltonError(() => decodeIndexObject(damaged, hash), 'E_CORRUPT', /does not match/);
     const outside = encodeIndexObject([id(10)], [{ id: id(4), pack: 3, offset: 0, length: 1 }], Buffer.alloc(0));
     expectEltonError(() => decodeIndexObject(outside.bytes, outside.hash), 'E_CORRUPT', /outside/);
+  });
+
+  it('format 2 records each pack\'s framing and inline deltas; format-1 index objects (ustar packs) still read', () => {
+    const delta = Buffer.concat([Buffer.from(id(9), 'hex'), Buffer.from([7, 0])]);
+    const two = encodeIndexObject([id(10), id(11)], [{ id: id(1), pack: 1, offset: 0, length: 9 }, { id: id(2), pack: INLINE_DELTA, offset: 0, length: delta.length }], delta, [true, false]);
+    const back = decodeIndexObject(two.bytes, two.hash);
+    assert.equal(back.format, 2);
+    assert.deepEqual(back.tar, [true, false]);
+    assert.deepEqual([packPath(back.packs[0], back.tar[0]), packPath(back.packs[1], back.tar[1])], [`data/${id(10)}.tar`, `data/${id(11)}.pack`]);
+    // Format 1, as earlier versions wrote it: no framing bytes, every pack ustar, no deltas.
+    const head = Buffer.alloc(8 + 4 + 32 + 4 + 48);
+    head.write('ELTI', 0);
+    head[4] = 1;
+    head.writeUInt32BE(1, 8);
+    head.write(id(10), 12, 32, 'hex');
+    head.writeUInt32BE(1, 44);
+    head.write(id(1), 48, 32, 'hex');
+    head.writeUInt16BE(0, 80);
+    head.writeBigUInt64BE(512n, 84);
+    head.writeUInt32BE(100, 92);
+    const oneHash = createHash('sha256').update(head).digest('hex');
+    const one = decodeIndexObject(head, oneHash);
+    assert.deepEqual([one.format, one.tar, one.entries[0].offset], [1, [true], 512]);
+    head.writeUInt16BE(INLINE_DELTA, 80);
+    const deltaInOne = createHash('sha256').update(head).digest('hex');
+    expectEltonError(() => decodeIndexObject(head, deltaInOne), 'E_CORRUPT', /outside/);
   });
 
   it('version envelopes carry the record (checked) and the index objects it needs', () => {
