@@ -8,6 +8,7 @@ import { DEFAULT_BENCH_DIR, EDIT_BYTES, applyEdit, ensureWorkload } from './work
 import { benchMaster } from './master.mjs';
 import { benchS3 } from './s3.mjs';
 import { benchLazy } from './lazy.mjs';
+import { benchBackup } from './backup.mjs';
 import { desAvailable } from './support.mjs';
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '..');
@@ -17,11 +18,12 @@ const TIMEOUT_MS = 60 * 60 * 1000;
 
 // ---------------------------------------------------------------- options
 
-const USAGE = `usage: node bench/run.mjs [--only small|large|master|s3|lazy] [--skip elton,restic,git,git-large,rclone,limit,master,s3,lazy] [--skip-elton]
+const USAGE = `usage: node bench/run.mjs [--only small|large|master|s3|lazy|backup] [--skip elton,restic,git,git-large,rclone,limit,master,s3,lazy,backup] [--skip-elton]
                          [--reps N] [--keep] [--no-verify]
   master: elton push/clone against \`elton master\`, direct and through an emulated WAN, next to rclone to s3rver (small tree)
   s3: elton, restic and rclone push to and check out from s3rver, direct and through the emulated WAN (small tree)
   lazy: a 64 MiB file read three times through the WAN (clone, mount, serve), one file of the small tree cold, the gateway under 100 clients
+  backup: elton backup from a master to s3rver through the WAN (first, 1% changed, no change), next to restic copy and rclone sync (small tree)
 env: BENCH_DIR (default ${DEFAULT_BENCH_DIR}), BENCH_SCALE (default 1: ~200 MB small tree, ~1.3 GB large tree),
      ELTON_BIN (default <repo>/bin/run.js), BENCH_WAN_RTT_MS (250), BENCH_WAN_MBIT (200), BENCH_RCLONE_FILES (1000), BENCH_LOAD_SECONDS (10)`;
 
@@ -45,7 +47,7 @@ function parseArgs(argv) {
       process.exit(0);
     } else throw new Error(`unknown argument ${a}\n${USAGE}`);
   }
-  if (opts.only && !['small', 'large', 'master', 's3', 'lazy'].includes(opts.only)) throw new Error(`--only must be small, large, master, s3 or lazy\n${USAGE}`);
+  if (opts.only && !['small', 'large', 'master', 's3', 'lazy', 'backup'].includes(opts.only)) throw new Error(`--only must be small, large, master, s3, lazy or backup\n${USAGE}`);
   return opts;
 }
 
@@ -59,9 +61,9 @@ const opts = (() => {
 })();
 const runs = (section) => !opts.skip.has(section) && (!opts.only || opts.only === section);
 
-// s3rver (master and s3 sections) pages listings with DES-encrypted tokens, which Node's OpenSSL 3
+// s3rver (master, s3 and backup sections) pages listings with DES-encrypted tokens, which Node's OpenSSL 3
 // only has with the legacy provider: run the harness again with it, rather than fail mid-way.
-if ((runs('master') || runs('s3')) && !desAvailable()) {
+if ((runs('master') || runs('s3') || runs('backup')) && !desAvailable()) {
   const again = spawn(process.execPath, ['--openssl-legacy-provider', ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => again.kill(signal));
   const [code, signal] = await once(again, 'exit');
@@ -508,7 +510,7 @@ function renderMarkdown(info, workloads, targets, extra = '') {
 async function main() {
   const info = machineInfo();
   log(`elton bench: BENCH_DIR=${BENCH_DIR} scale=${SCALE} skip=[${[...opts.skip].join(',')}]`);
-  const names = ['master', 's3', 'lazy'].includes(opts.only) ? [] : opts.only ? [opts.only] : ['small', 'large'];
+  const names = ['master', 's3', 'lazy', 'backup'].includes(opts.only) ? [] : opts.only ? [opts.only] : ['small', 'large'];
   const workloads = names.map((n) => ensureWorkload(n, { benchDir: BENCH_DIR, scale: SCALE, log }));
   for (const wl of workloads) {
     log(`\n== ${wl.name} tree: ${wl.files} files, ${fmtBytes(wl.bytes)}`);
@@ -556,11 +558,12 @@ async function main() {
   const master = await section('master', 'to a master', benchMaster);
   const s3 = await section('s3', 'to s3rver', benchS3);
   const lazy = await section('lazy', 'read lazily from a master', benchLazy);
+  const backup = await section('backup', 'backed up from a master to s3rver', benchBackup);
   const targets = evaluateTargets();
-  const md = renderMarkdown(info, workloads, targets, (master?.markdown ?? '') + (s3?.markdown ?? '') + (lazy?.markdown ?? ''));
+  const md = renderMarkdown(info, workloads, targets, (master?.markdown ?? '') + (s3?.markdown ?? '') + (lazy?.markdown ?? '') + (backup?.markdown ?? ''));
   fs.mkdirSync(BENCH_DIR, { recursive: true });
   fs.writeFileSync(path.join(BENCH_DIR, 'results.md'), md);
-  fs.writeFileSync(path.join(BENCH_DIR, 'results.json'), JSON.stringify({ info, workloads, rows, targets, master: master?.rows, s3: s3?.rows, lazy: lazy?.rows }, null, 2) + '\n');
+  fs.writeFileSync(path.join(BENCH_DIR, 'results.json'), JSON.stringify({ info, workloads, rows, targets, master: master?.rows, s3: s3?.rows, lazy: lazy?.rows, backup: backup?.rows }, null, 2) + '\n');
   process.stdout.write(`\n${md}`);
   log(`\nwritten: ${path.join(BENCH_DIR, 'results.md')} and results.json`);
 }

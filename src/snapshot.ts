@@ -195,3 +195,59 @@ export async function collectReachable(store: Pick<Store, 'readObjects'>, root: 
   }
   return out;
 }
+
+export interface TreeDiff {
+  /** Every object under the root and not under the base at the same path. */
+  out: Set<string>;
+  treeIds: Set<string>;
+  /** Plain sizes of the chunks in `out`. */
+  plainSizes: Map<string, number>;
+  /** Tree id -> the base's tree at the same path. */
+  similar: Map<string, string>;
+}
+
+/**
+ * Adds to `out` every object under `root` that is not under `baseRoot` at the same path: the
+ * trees that differ, and the chunks of their files that the base's tree at that path does not
+ * name. A subtree whose id the base has at that path is skipped whole. One read per depth.
+ */
+export async function diffTrees(store: Pick<Store, 'readObjects'>, root: string, baseRoot: string | null, { out, treeIds, plainSizes, similar }: TreeDiff): Promise<void> {
+  let level: Array<{ id: string; base: string | null }> = root === baseRoot ? [] : [{ id: root, base: baseRoot }];
+  const seen = new Set<string>();
+  while (level.length) {
+    const entries = new Map<string, TreeEntry[]>();
+    const ids = new Set<string>();
+    for (const { id, base } of level) { ids.add(id); if (base) ids.add(base); }
+    await store.readObjects(ids, (id, data) => {
+      entries.set(id, decodeTree(decodeObject(data, `tree ${id}`, id).plain, id).entries);
+    });
+    const next: Array<{ id: string; base: string | null }> = [];
+    for (const { id, base } of level) {
+      if (seen.has(id)) continue;
+      seen.add(id);
+      out.add(id);
+      treeIds.add(id);
+      if (base) similar.set(id, base);
+      const before = new Map<string, TreeEntry>();
+      const baseChunks = new Set<string>();
+      for (const e of base ? entries.get(base)! : []) {
+        before.set(e.name, e);
+        if (e.type === 'file') for (const c of e.chunks) baseChunks.add(c.id);
+      }
+      for (const e of entries.get(id)!) {
+        if (e.type === 'dir') {
+          const old = before.get(e.name);
+          const oldTree = old?.type === 'dir' ? old.tree : null;
+          if (e.tree !== oldTree) next.push({ id: e.tree, base: oldTree });
+        } else if (e.type === 'file') {
+          for (const c of e.chunks) {
+            if (baseChunks.has(c.id)) continue;
+            out.add(c.id);
+            plainSizes.set(c.id, c.size);
+          }
+        }
+      }
+    }
+    level = next;
+  }
+}

@@ -3,9 +3,9 @@
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { usage } from '../errors.js';
+import { hasCode, usage } from '../errors.js';
 import { acquireLock } from '../lib/lock.js';
-import { copyVersions, type CopyResult, type Origin } from '../backup/copy.js';
+import { copyVersions, emptyTarget, type CopyResult, type Origin } from '../backup/copy.js';
 import { CachedStore } from '../store/cached-store.js';
 import type { FileStore } from '../store/file-store.js';
 import { normalizeRemote, openForCopying, openForReading } from '../store/open.js';
@@ -71,7 +71,11 @@ export async function backup(opts: BackupOptions, deps: Deps): Promise<BackupRes
     const store = await openForReading(from, fromToken, true);
     try {
       const origin: Origin = { store, direct: store instanceof CachedStore ? store.remote : store as FileStore };
-      const target = await openForCopying(to, store.config, process.env.ELTON_TO_TOKEN || process.env.ELTON_TOKEN || undefined);
+      const target = await openForCopying(to, store.config, process.env.ELTON_TO_TOKEN || process.env.ELTON_TOKEN || undefined, opts.dryRun).catch((err) => {
+        // A dry run to a target that has no store yet: everything would be copied (and it creates none).
+        if (opts.dryRun && hasCode(err, 'E_NOT_FOUND')) return emptyTarget(to, store.config);
+        throw err;
+      });
       try {
         const r = await copyVersions(origin, target, { trees: opts.trees, since, dryRun: opts.dryRun, bytesPerSecond, reporter: reporterOf(deps) });
         return { from, to, ok: r.problems.length === 0, ...r, seconds: (Date.now() - t0) / 1000 };

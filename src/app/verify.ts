@@ -31,6 +31,7 @@ const PROBLEMS_LISTED = 100;
 
 /** What verification needs of a store: a remote itself, or a directory store (both answer without a cache). */
 type Checked = Pick<Remote, 'missing' | 'listTrees' | 'listVersions' | 'readVersion' | 'transfer'> & {
+  missingData?(ids: Iterable<string>): Promise<Set<string>>;
   readObjects(ids: Iterable<string>, onObject: (id: string, data: Buffer) => void | Promise<void>): Promise<void>;
 };
 
@@ -86,7 +87,8 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
       own(treeOwners, root, ref);
       if (!seen) await walk(target, root, ref, treeOwners, chunkOwners, chunkSizes, own, report); // else: the content of an earlier version
     }
-    const absent = await target.missing(chunkOwners.keys());
+    // A bucket can also lose a data pack that its index objects still name: ask for the data itself where the remote can tell.
+    const absent = await (target.missingData ?? target.missing).call(target, chunkOwners.keys());
     for (const id of absent) report({ kind: 'missing', what: 'chunk', id, message: `chunk ${id} is not at the remote` }, chunkOwners.get(id)![0]);
     let readData: VerifyResult['readData'] = null;
     if (percent !== undefined) {

@@ -11,8 +11,8 @@ import { EltonError, hasCode, notFound, usage } from '../errors.js';
 import type { Reporter } from '../events.js';
 import { decodeObject, decodeObjectAsync, Kind } from '../object.js';
 import type { CopySource, CopyTarget, ObjectSource, Store, Transfer } from '../store/store.js';
-import { decodeTree, type TreeEntry } from '../tree.js';
 import { divergedVersion, sameVersion, type VersionRecord } from '../version.js';
+import { diffTrees } from '../snapshot.js';
 import { Throttle } from './throttle.js';
 
 /** Where a copy reads: `store` for version records and trees (through a cache where there is one), `direct` for chunks. */
@@ -79,6 +79,20 @@ async function eachLimited<T>(items: T[], limit: number, work: (item: T) => Prom
 }
 
 const ref = (r: { tree: string; version: number }) => `${r.tree}@${r.version}`;
+
+/** A target with no store yet, for a dry run, which must not create one: it lacks everything. */
+export function emptyTarget(url: string, config: CopyTarget['config']): CopyTarget {
+  const refuse = async (): Promise<never> => { throw new Error('internal: a dry run wrote to its target'); };
+  return {
+    url, config, transfer: { requests: 0, bytesUp: 0, bytesDown: 0 },
+    missing: async (ids) => new Set(ids),
+    send: refuse, putVersion: refuse,
+    listTrees: async () => [],
+    listVersions: async () => [],
+    readVersion: async (tree, version) => { throw notFound(`version ${tree}@${version} at ${url}`); },
+    close: async () => {},
+  };
+}
 
 export async function copyVersions(origin: Origin, target: CopyTarget, opts: CopyOptions = {}): Promise<CopyResult> {
   const reporter = opts.reporter ?? (() => {});
@@ -155,7 +169,8 @@ export async function copyVersions(origin: Origin, target: CopyTarget, opts: Cop
     objects = sent.objects;
     bytes = sent.bytes;
   } else if (opts.dryRun) {
-    requests = (sendable.length ? Math.ceil(bytes / ESTIMATE_PACK_BYTES) + 1 : 0) + planned;
+    // What this dry run asked of the target, which the real run asks too, plus the writes.
+    requests = target.transfer.requests + (sendable.length ? Math.ceil(bytes / ESTIMATE_PACK_BYTES) + 1 : 0) + planned;
   }
 
   // 4. Versions, oldest first per tree, each once everything it reaches is at the target.
@@ -182,62 +197,6 @@ export async function copyVersions(origin: Origin, target: CopyTarget, opts: Cop
     problems: [...failed.values()].slice(0, PROBLEMS_LISTED),
     transfer: { from: { ...direct.transfer }, to: { ...target.transfer } },
   };
-}
-
-/**
- * Adds to `out` every object under `root` that is not under `baseRoot` at the same path: the
- * trees that differ, and the chunks of their files that the base's tree at that path does not
- * name. A subtree whose id the base has at that path is skipped whole. One read per depth.
- */
-interface TreeDiff {
-  /** Every object under the root and not under the base at the same path. */
-  out: Set<string>;
-  treeIds: Set<string>;
-  /** Plain sizes of the chunks in `out`. */
-  plainSizes: Map<string, number>;
-  /** Tree id -> the base's tree at the same path. */
-  similar: Map<string, string>;
-}
-
-async function diffTrees(store: Origin['store'], root: string, baseRoot: string | null, { out, treeIds, plainSizes, similar }: TreeDiff): Promise<void> {
-  let level: Array<{ id: string; base: string | null }> = root === baseRoot ? [] : [{ id: root, base: baseRoot }];
-  const seen = new Set<string>();
-  while (level.length) {
-    const entries = new Map<string, TreeEntry[]>();
-    const ids = new Set<string>();
-    for (const { id, base } of level) { ids.add(id); if (base) ids.add(base); }
-    await store.readObjects(ids, (id, data) => {
-      entries.set(id, decodeTree(decodeObject(data, `tree ${id}`, id).plain, id).entries);
-    });
-    const next: Array<{ id: string; base: string | null }> = [];
-    for (const { id, base } of level) {
-      if (seen.has(id)) continue;
-      seen.add(id);
-      out.add(id);
-      treeIds.add(id);
-      if (base) similar.set(id, base);
-      const before = new Map<string, TreeEntry>();
-      const baseChunks = new Set<string>();
-      for (const e of base ? entries.get(base)! : []) {
-        before.set(e.name, e);
-        if (e.type === 'file') for (const c of e.chunks) baseChunks.add(c.id);
-      }
-      for (const e of entries.get(id)!) {
-        if (e.type === 'dir') {
-          const old = before.get(e.name);
-          const oldTree = old?.type === 'dir' ? old.tree : null;
-          if (e.tree !== oldTree) next.push({ id: e.tree, base: oldTree });
-        } else if (e.type === 'file') {
-          for (const c of e.chunks) {
-            if (baseChunks.has(c.id)) continue;
-            out.add(c.id);
-            plainSizes.set(c.id, c.size);
-          }
-        }
-      }
-    }
-    level = next;
-  }
 }
 
 /**

@@ -88,6 +88,8 @@ export class S3Store implements Remote {
   private readonly envelopes = new Map<string, string[]>();
   /** Trees rebuilt from deltas (small, immutable). */
   private readonly rebuilt = new Map<string, Buffer>();
+  /** Readers (verify, mount, serve, a backup's source) never write: they leave a killed push's packs for the next writer to adopt. */
+  readOnly = false;
 
   private constructor(
     private readonly target: S3Target,
@@ -260,7 +262,12 @@ export class S3Store implements Remote {
   private learn(index: IndexObject): void {
     if (this.loaded.has(index.hash)) return;
     this.loaded.add(index.hash);
-    for (const entry of index.entries) if (!this.where.has(entry.id)) this.where.set(entry.id, { index, entry });
+    for (const entry of index.entries) {
+      // A whole copy beats a delta: a delta's base may be located only by index objects this
+      // reader has no reason to load (the envelope names the delta's index for another object).
+      const known = this.where.get(entry.id);
+      if (!known || (known.entry.pack === INLINE_DELTA && entry.pack !== INLINE_DELTA)) this.where.set(entry.id, { index, entry });
+    }
   }
 
   /** Loads index objects: from the local cache if kept there, else one GET each, in parallel. */
@@ -315,8 +322,25 @@ export class S3Store implements Remote {
     return out;
   }
 
+  /**
+   * For verification: the ids whose bytes are not in the bucket, because no index object
+   * locates them or because the data pack that holds them is gone (one LIST of data/).
+   */
+  async missingData(ids: Iterable<string>): Promise<Set<string>> {
+    const list = [...ids];
+    const out = await this.missing(list);
+    const packs = new Set(await this.list('data/'));
+    for (const id of list) {
+      const at = this.where.get(id);
+      if (!at || at.entry.pack >= INLINE_DELTA) continue;
+      const path = packPath(at.index.packs[at.entry.pack], at.index.tar[at.entry.pack]);
+      if (!packs.has(path.slice('data/'.length))) out.add(id);
+    }
+    return out;
+  }
+
   async missing(ids: Iterable<string>): Promise<Set<string>> {
-    await this.adoptUnindexed();
+    if (!this.readOnly) await this.adoptUnindexed();
     await this.loadAll();
     const out = new Set<string>();
     for (const id of ids) if (!this.where.has(id)) out.add(id);

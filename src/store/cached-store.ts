@@ -12,7 +12,7 @@
 
 import { decodeObject, decodeObjectAsync, Kind } from '../object.js';
 import { corrupt, hasCode, notFound } from '../errors.js';
-import { collectReachable, pathSelected } from '../snapshot.js';
+import { collectReachable, diffTrees, pathSelected } from '../snapshot.js';
 import { decodeTree } from '../tree.js';
 import type { Reporter } from '../events.js';
 import type { VersionRecord } from '../version.js';
@@ -227,10 +227,23 @@ export class CachedStore implements Store {
     const reach = await collectReachable(this, draft.root, skip);
     const ids = [...reach.trees, ...reach.chunks.keys()];
     const wanted = await this.remote.missing(ids);
-    if (wanted.size) await this.remote.send([...wanted], this.source, reporter);
+    if (wanted.size) await this.remote.send([...wanted], { ...this.source, similar: await this.similarTrees(draft) }, reporter);
     const record = await this.remote.issueVersion(draft, force, { ids, parentToo: skip.size > 0 });
     await this.local.createVersion(record);
     return record;
+  }
+
+  /** Each new tree's counterpart in the parent version (the same path), which a bucket may store it as a delta against. */
+  private async similarTrees(draft: VersionDraft): Promise<((id: string) => string | undefined) | undefined> {
+    if (draft.parent === null) return undefined;
+    try {
+      const parent = await this.readVersion(draft.tree, draft.parent);
+      const diff = { out: new Set<string>(), treeIds: new Set<string>(), plainSizes: new Map<string, number>(), similar: new Map<string, string>() };
+      await diffTrees(this.source, draft.root, parent.root, diff); // local tiers only: never a fetch for this
+      return (id) => diff.similar.get(id);
+    } catch {
+      return undefined; // the parent's trees are not all cached: trees go whole
+    }
   }
 
   async close(): Promise<void> {

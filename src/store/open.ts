@@ -20,6 +20,8 @@ export interface OpenOptions {
   token?: string;
   /** The token was given for this remote in particular (a backup's ELTON_FROM_TOKEN): it beats ELTON_TOKEN. */
   tokenWins?: boolean;
+  /** Nothing will be written through it (verify, mount, serve, a backup's source). */
+  readOnly?: boolean;
   /** The user-wide object cache to share; opened at its default place when absent. */
   userCache?: UserCache;
 }
@@ -90,11 +92,15 @@ async function openRemote(url: string, opts: OpenOptions, create?: StoreConfig):
   }
   const userCache = opts.userCache ?? await UserCache.open();
   try {
+    const readOnly = <T extends Remote>(remote: T): T => {
+      if (remote instanceof S3Store) remote.readOnly = !!opts.readOnly;
+      return remote;
+    };
     if (local) {
-      return new CachedStore(local, isS3Url(url) ? S3Store.withConfig(url, local.config, indexCache) : HttpStore.withConfig(url, client, local.config), userCache);
+      return new CachedStore(local, readOnly(isS3Url(url) ? S3Store.withConfig(url, local.config, indexCache) : HttpStore.withConfig(url, client, local.config)), userCache);
     }
     let remote: Remote;
-    if (isS3Url(url)) remote = create ? await S3Store.create(url, create, indexCache) : await S3Store.connect(url, indexCache);
+    if (isS3Url(url)) remote = readOnly(create ? await S3Store.create(url, create, indexCache) : await S3Store.connect(url, indexCache));
     else remote = await HttpStore.connect(url, client);
     try {
       return new CachedStore(await FileStore.create(cacheDir, remote.config), remote, userCache);
@@ -115,19 +121,25 @@ async function openRemote(url: string, opts: OpenOptions, create?: StoreConfig):
 export async function openForReading(url: string, token?: string, tokenWins = false): Promise<Store> {
   if (!isNetworkUrl(url)) return FileStore.open(FileStore.pathFromUrl(url));
   const userCache = await UserCache.open();
-  return openRemote(url, { cacheDir: userCache.remoteDir(url), userCache, token, tokenWins });
+  return openRemote(url, { cacheDir: userCache.remoteDir(url), userCache, token, tokenWins, readOnly: true });
 }
 
 /**
  * Opens a store to write copies into (a backup target), directly: never through a cache, which
- * could answer for objects the store itself lacks. An empty target is created with `config`.
+ * could answer for objects the store itself lacks. An empty target is created with `config`,
+ * except for a dry run, which writes nothing (and finds no store there: E_NOT_FOUND).
  */
-export async function openForCopying(url: string, config: StoreConfig, token?: string): Promise<CopyTarget> {
+export async function openForCopying(url: string, config: StoreConfig, token?: string, dryRun = false): Promise<CopyTarget> {
   if (isHttpUrl(url)) return HttpStore.connect(url, { token, caFile: process.env.ELTON_CA_FILE || undefined });
   if (isS3Url(url)) {
-    return S3Store.create(url, config, join(remoteCacheDir(url), 'remote-index'));
+    const indexCache = join(remoteCacheDir(url), 'remote-index');
+    if (!dryRun) return S3Store.create(url, config, indexCache);
+    const store = await S3Store.connect(url, indexCache);
+    store.readOnly = true;
+    return store;
   }
-  return FileStore.create(FileStore.pathFromUrl(url), config);
+  const root = FileStore.pathFromUrl(url);
+  return dryRun ? FileStore.open(root) : FileStore.create(root, config);
 }
 
 export async function openStore(url: string, opts: OpenOptions = {}): Promise<Store> {
