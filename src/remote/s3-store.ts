@@ -50,7 +50,8 @@ const READ_PARALLEL = 2 * MAX_STREAMS;
 const VERSION_DIGITS = 10;
 /** A delta's base may itself be a delta; merged index objects cut chains, so they stay short. */
 const MAX_DELTA_CHAIN = 64;
-const MAX_REBUILT = 20000;
+/** Bytes of rebuilt trees kept; past it the memo starts over (chains are short, rebuilding is cheap). */
+const MAX_REBUILT_BYTES = 64 * MIB;
 /**
  * A version's envelope names at most this many index objects: a cold reader GETs each. Beyond
  * it, the locations of everything the version reaches are merged into one new index object.
@@ -88,6 +89,7 @@ export class S3Store implements Remote {
   private readonly envelopes = new Map<string, string[]>();
   /** Trees rebuilt from deltas (small, immutable). */
   private readonly rebuilt = new Map<string, Buffer>();
+  private rebuiltBytes = 0;
   /** Readers (verify, mount, serve, a backup's source) never write: they leave a killed push's packs for the next writer to adopt. */
   readOnly = false;
 
@@ -648,8 +650,9 @@ export class S3Store implements Remote {
     }
     const data = encodeObject(Kind.tree, plain, this.config.compression).data;
     decodeObject(data, `tree ${id}`, id);
-    if (this.rebuilt.size >= MAX_REBUILT) this.rebuilt.clear();
+    if (this.rebuiltBytes + data.length > MAX_REBUILT_BYTES) { this.rebuilt.clear(); this.rebuiltBytes = 0; }
     this.rebuilt.set(id, data);
+    this.rebuiltBytes += data.length;
     return data;
   }
 
