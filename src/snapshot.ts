@@ -4,6 +4,7 @@ import { encodeObject, decodeObject, Kind, type Compression } from './object.js'
 import { decodeTree, encodeTree, type ChunkRef, type TreeEntry } from './tree.js';
 import { sha256 } from './lib/hash.js';
 import type { Store } from './store/store.js';
+import type { SimilarTree } from './tree-delta.js';
 
 export interface FlatEntry {
   type: 'file' | 'dir' | 'symlink';
@@ -202,8 +203,8 @@ export interface TreeDiff {
   treeIds: Set<string>;
   /** Plain sizes of the chunks in `out`. */
   plainSizes: Map<string, number>;
-  /** Tree id -> the base's tree at the same path. */
-  similar: Map<string, string>;
+  /** Tree id -> the base's tree at the same path, with its plain bytes. */
+  similar: Map<string, SimilarTree>;
 }
 
 /**
@@ -218,8 +219,11 @@ export async function diffTrees(store: Pick<Store, 'readObjects'>, root: string,
     const entries = new Map<string, TreeEntry[]>();
     const ids = new Set<string>();
     for (const { id, base } of level) { ids.add(id); if (base) ids.add(base); }
+    const plains = new Map<string, Buffer>();
     await store.readObjects(ids, (id, data) => {
-      entries.set(id, decodeTree(decodeObject(data, `tree ${id}`, id).plain, id).entries);
+      const { plain } = decodeObject(data, `tree ${id}`, id);
+      plains.set(id, plain);
+      entries.set(id, decodeTree(plain, id).entries);
     });
     const next: Array<{ id: string; base: string | null }> = [];
     for (const { id, base } of level) {
@@ -227,7 +231,7 @@ export async function diffTrees(store: Pick<Store, 'readObjects'>, root: string,
       seen.add(id);
       out.add(id);
       treeIds.add(id);
-      if (base) similar.set(id, base);
+      if (base) similar.set(id, { base, plain: plains.get(base)! });
       const before = new Map<string, TreeEntry>();
       const baseChunks = new Set<string>();
       for (const e of base ? entries.get(base)! : []) {

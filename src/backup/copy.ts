@@ -13,6 +13,7 @@ import { decodeObject, decodeObjectAsync, Kind } from '../object.js';
 import type { CopySource, CopyTarget, ObjectSource, Store, Transfer } from '../store/store.js';
 import { divergedVersion, sameVersion, type VersionRecord } from '../version.js';
 import { diffTrees } from '../snapshot.js';
+import type { SimilarTree } from '../tree-delta.js';
 import { Throttle } from './throttle.js';
 
 /** Where a copy reads: `store` for version records and trees (through a cache where there is one), `direct` for chunks. */
@@ -137,7 +138,7 @@ export async function copyVersions(origin: Origin, target: CopyTarget, opts: Cop
   const treeIds = new Set<string>();
   const plainSizes = new Map<string, number>();
   /** Each candidate tree's counterpart in the base version: the target may store the tree as a delta against it. */
-  const similar = new Map<string, string>();
+  const similar = new Map<string, SimilarTree>();
   let walked = 0;
   for (const list of plans.values()) {
     for (const p of list) {
@@ -165,7 +166,10 @@ export async function copyVersions(origin: Origin, target: CopyTarget, opts: Cop
   if (!opts.dryRun && sendable.length) {
     const sent = { objects: 0, bytes: 0 };
     const source = verifiedSource(origin, treeIds, plainSizes, lengths, failed, sent, opts.bytesPerSecond);
-    await target.send(sendable, { ...source, similar: (id) => similar.get(id) }, reporter);
+    // A delta's base must be at the target already: not one of the objects this run sends.
+    const sending = new Set(sendable);
+    const heldBase = (id: string) => { const t = similar.get(id); return t && !sending.has(t.base) ? t : undefined; };
+    await target.send(sendable, { ...source, similar: heldBase }, reporter);
     objects = sent.objects;
     bytes = sent.bytes;
   } else if (opts.dryRun) {

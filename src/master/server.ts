@@ -16,6 +16,7 @@ import { isTreeName } from '../ref.js';
 import { isId } from '../lib/hash.js';
 import { decodeTree } from '../tree.js';
 import { decodeVersion } from '../version.js';
+import { rebuildTree } from '../tree-delta.js';
 import { pathSelected } from '../snapshot.js';
 import { FileStore, encodeStoreConfig } from '../store/file-store.js';
 import { defaultStoreConfig } from '../store/open.js';
@@ -64,7 +65,7 @@ const SERVER_VERSION = 1;
 
 const STATUS: Record<string, number> = {
   E_USAGE: 400, E_BAD_REF: 400, E_AUTH: 401, E_FORBIDDEN: 403, E_NOT_FOUND: 404, E_CONFLICT: 409,
-  E_TOO_LARGE: 413, E_CORRUPT: 422, E_INCOMPLETE: 422,
+  E_TOO_LARGE: 413, E_CORRUPT: 422, E_INCOMPLETE: 422, E_DELTA_BASE: 422,
 };
 
 const tooLarge = (what: string) => new EltonError('E_TOO_LARGE', `${what} is over the master's limit`, EXIT.usage, 'send smaller requests');
@@ -149,8 +150,9 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
     let stored = 0;
     let bytes = 0;
     try {
-      await readPack(req, async (id, data) => {
+      await readPack(req, async (id, delivered, delta) => {
         objects++;
+        const data = delta ? await fromDelta(id, delivered) : delivered;
         let kind: number;
         try {
           kind = (data.length >= 64 * 1024 ? await decodeObjectAsync(data, `object ${id}`, id) : decodeObject(data, `object ${id}`, id)).kind;
@@ -163,7 +165,7 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
         await writer.add(id, data);
         stored++;
         bytes += data.length;
-      });
+      }, undefined, true);
     } catch (err) {
       // Whatever was verified before the failure is kept: a re-run of the push sends only the rest.
       await writer.finish();
@@ -172,6 +174,22 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
     }
     await writer.finish();
     return { objects, stored, bytes };
+  }
+
+  /** A tree sent as a delta against one the master holds: rebuilt, re-encoded, and checked like any other object. */
+  async function fromDelta(id: string, delivered: Buffer): Promise<Buffer> {
+    const base = delivered.toString('hex', 0, 32);
+    if (!meta.has(base)) {
+      throw new EltonError('E_DELTA_BASE', `tree ${id} came as a delta against ${base}, which the master does not hold`, EXIT.remote,
+        'send the tree whole (elton does so by itself when it sees this)', { object: id, base });
+    }
+    let baseData: Buffer | undefined;
+    await store.readObjects([base], (_, d) => { baseData = d; });
+    try {
+      return rebuildTree(id, decodeObject(baseData!, `tree ${base}`, base).plain, delivered.subarray(32), store.config.compression, 'a pack');
+    } catch (err) {
+      throw refused(`object ${id}: ${err instanceof Error ? err.message : err}`, id);
+    }
   }
 
   async function sendObjects(res: ServerResponse, ids: string[]): Promise<void> {

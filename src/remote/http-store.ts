@@ -4,7 +4,9 @@
 // it holds nothing but the version records it has read (they are immutable).
 
 import type { ClientRequest } from 'node:http';
-import { notFound, remoteError } from '../errors.js';
+import { hasCode, notFound, remoteError } from '../errors.js';
+import { Kind } from '../object.js';
+import { treeDelta } from '../tree-delta.js';
 import { decodeStoreConfig } from '../store/file-store.js';
 import type { Reporter } from '../events.js';
 import type { CopiedContents, ObjectSource, PutOutcome, Remote, StoreConfig, VersionDraft } from '../store/store.js';
@@ -58,28 +60,51 @@ export class HttpStore implements Remote {
     return new Set(decodeIds(res.body));
   }
 
-  /** Streams objects up as one pack; `produce` calls `add` for each, with backpressure. */
-  async upload(produce: (add: (id: string, data: Buffer) => Promise<void> | void) => Promise<void>): Promise<UploadResult> {
+  /** Streams objects up as one pack; `produce` adds them to it, with backpressure. */
+  async upload(produce: (pack: PackStreamWriter) => Promise<void>): Promise<UploadResult> {
     const res = await this.client.request({
       method: 'POST', path: `${API}/packs`, contentType: 'application/x-tar',
       stream: async (req: ClientRequest) => {
         const pack = new PackStreamWriter(req);
-        await produce((id, data) => pack.add(id, data));
+        await produce(pack);
         await pack.finish();
       },
     });
     return JSON.parse((await readBody(res)).toString('utf8')) as UploadResult;
   }
 
-  /** Streams the objects up as packs, in parallel streams of similar sizes. */
+  /**
+   * Streams the objects up as packs, in parallel streams of similar sizes. A tree with a similar
+   * tree at the master (the same directory in the version before) goes as a delta against it;
+   * should the master not hold that base after all, everything goes again whole (what already
+   * arrived is not stored twice).
+   */
   async send(ids: string[], source: ObjectSource, reporter?: Reporter): Promise<void> {
+    const sent = { deltas: 0 };
+    try {
+      await this.sendPacks(ids, source, reporter, sent);
+    } catch (err) {
+      // The refusal may also arrive as a reset connection, since the master answers while the pack is still going up.
+      if (!sent.deltas || !(hasCode(err, 'E_DELTA_BASE') || hasCode(err, 'E_UNREACHABLE'))) throw err;
+      await this.sendPacks(ids, source, reporter);
+    }
+  }
+
+  /** With `deltas`, trees go as deltas where they can, counted there; without, everything goes whole. */
+  private async sendPacks(ids: string[], source: ObjectSource, reporter: Reporter | undefined, deltas?: { deltas: number }): Promise<void> {
     const lengths = new Map<string, number>();
     for (const id of ids) lengths.set(id, (await source.locate(id))?.length ?? 0);
     const total = [...lengths.values()].reduce((a, b) => a + b, 0);
     let loaded = 0;
-    await Promise.all(splitForStreams(ids, (id) => lengths.get(id)!).map((group) => this.upload(async (add) => {
+    await Promise.all(splitForStreams(ids, (id) => lengths.get(id)!).map((group) => this.upload(async (pack) => {
       await source.readObjects(group, async (id, data) => {
-        await add(id, data);
+        const similar = deltas && data[4] === Kind.tree ? source.similar?.(id) : undefined;
+        const delta = similar && treeDelta(id, data, similar.plain);
+        if (delta) {
+          deltas!.deltas++;
+          await pack.addDelta(id, similar!.base, delta);
+        }
+        else await pack.add(id, data);
         loaded += data.length;
         reporter?.({ type: 'progress', phase: 'push', loaded, total, unit: 'bytes' });
       });

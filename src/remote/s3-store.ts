@@ -18,7 +18,7 @@ import {
   UploadPartCommand, CompleteMultipartUploadCommand, AbortMultipartUploadCommand, type StorageClass,
 } from '@aws-sdk/client-s3';
 import { corrupt, EltonError, notFound, remoteError, staleParent } from '../errors.js';
-import { decodeObject, encodeObject, Kind } from '../object.js';
+import { decodeObject, Kind } from '../object.js';
 import { decodeTree } from '../tree.js';
 import { pathSelected } from '../snapshot.js';
 import { writeFileAtomic } from '../lib/atomic.js';
@@ -28,7 +28,7 @@ import type { Reporter } from '../events.js';
 import type { CopiedContents, ObjectSource, PutOutcome, Remote, StoreConfig, VersionContents, VersionDraft } from '../store/store.js';
 import { divergedVersion, sameVersion, type VersionRecord } from '../version.js';
 import { decodeEnvelope, decodeIndexObject, encodeEnvelope, encodeIndexObject, INLINE, INLINE_DELTA, packPath, type IndexEntry, type IndexObject } from './s3-index.js';
-import { applyDelta, DeltaError, makeDelta, MAX_DELTA_INPUT } from '../lib/delta.js';
+import { rebuildTree, treeDelta, type SimilarTree } from '../tree-delta.js';
 import { effectiveSettings, formatS3Url, isAbsentKey, MAX_ATTEMPTS, parseS3Url, s3Client, s3Status, translateS3Error, type MeteredS3, type S3Target } from './s3-client.js';
 import { MAX_STREAMS } from './streams.js';
 import { isTreeName } from '../ref.js';
@@ -441,7 +441,7 @@ export class S3Store implements Remote {
 
     await source.readObjects(ids, async (id, data) => {
       if (data[4] === Kind.tree) {
-        const stored = await this.asDelta(id, data, source.similar?.(id));
+        const stored = this.asDelta(id, data, source.similar?.(id));
         entries.push({ id, pack: stored ? INLINE_DELTA : INLINE, offset: inlineBytes, length: (stored ?? data).length });
         inline.push(stored ?? data);
         inlineBytes += (stored ?? data).length;
@@ -461,19 +461,15 @@ export class S3Store implements Remote {
   }
 
   /**
-   * A tree stored as a delta against `base`, a similar tree the bucket already has (the same
-   * directory in the version before): a changed file rewrites one entry, and the delta carries
-   * that entry instead of every other name and 32-byte chunk id again. Undefined when there is
-   * no usable base here or the delta saves little.
+   * A tree stored as a delta against a similar tree the bucket already has (the same directory
+   * in the version before), when that saves enough. Readers find the base through the index
+   * objects the version's envelope names (it names its base version's).
    */
-  private async asDelta(id: string, data: Buffer, base: string | undefined): Promise<Buffer | undefined> {
-    const at = base === undefined ? undefined : this.where.get(base);
-    if (!at || at.entry.pack < INLINE_DELTA || data.length > MAX_DELTA_INPUT) return undefined;
-    const basePlain = decodeObject(await this.inlineObject(at, base!), `tree ${base}`, base).plain;
-    const plain = decodeObject(data, `tree ${id}`, id).plain;
-    if (basePlain.length > MAX_DELTA_INPUT) return undefined;
-    const delta = makeDelta(basePlain, plain);
-    return 32 + delta.length < data.length * 0.8 ? Buffer.concat([Buffer.from(base!, 'hex'), delta]) : undefined;
+  private asDelta(id: string, data: Buffer, similar: SimilarTree | undefined): Buffer | undefined {
+    const at = similar && this.where.get(similar.base);
+    if (!similar || !at || at.entry.pack < INLINE_DELTA) return undefined;
+    const delta = treeDelta(id, data, similar.plain);
+    return delta && Buffer.concat([Buffer.from(similar.base, 'hex'), delta]);
   }
 
   /**
@@ -641,15 +637,7 @@ export class S3Store implements Remote {
     const baseAt = this.where.get(base);
     if (!baseAt) throw bad(`the base ${base} of its delta is not in the bucket`);
     const basePlain = decodeObject(await this.inlineObject(baseAt, base, depth + 1), `tree ${base}`, base).plain;
-    let plain: Buffer;
-    try {
-      plain = applyDelta(basePlain, bytes.subarray(32));
-    } catch (err) {
-      if (err instanceof DeltaError) throw bad(`bad delta (${err.message})`);
-      throw err;
-    }
-    const data = encodeObject(Kind.tree, plain, this.config.compression).data;
-    decodeObject(data, `tree ${id}`, id);
+    const data = rebuildTree(id, basePlain, bytes.subarray(32), this.config.compression, this.url);
     if (this.rebuiltBytes + data.length > MAX_REBUILT_BYTES) { this.rebuilt.clear(); this.rebuiltBytes = 0; }
     this.rebuilt.set(id, data);
     this.rebuiltBytes += data.length;

@@ -34,10 +34,17 @@ const BLOCK = 512;
 const ZEROS = Buffer.alloc(2 * BLOCK);
 
 /** The buffers of one tar entry: header, data, padding. */
-export function tarEntry(id: string, data: Buffer): Buffer[] {
+export function tarEntry(name: string, data: Buffer): Buffer[] {
   const pad = (BLOCK - (data.length % BLOCK)) % BLOCK;
-  return pad ? [tarHeader(id, data.length), data, ZEROS.subarray(0, pad)] : [tarHeader(id, data.length), data];
+  return pad ? [tarHeader(name, data.length), data, ZEROS.subarray(0, pad)] : [tarHeader(name, data.length), data];
 }
+
+/**
+ * A pack entry named `<id>.delta` holds a tree as a delta: the 32-byte id of a base tree the
+ * receiver holds, then the delta (src/lib/delta.ts) of the tree's plain bytes. Only uploads
+ * to a master carry them.
+ */
+export const DELTA_SUFFIX = '.delta';
 
 export const TAR_END = ZEROS;
 
@@ -70,7 +77,16 @@ export class PackStreamWriter {
   constructor(private readonly out: Writable) {}
 
   add(id: string, data: Buffer): Promise<void> | void {
-    for (const b of tarEntry(id, data)) {
+    return this.entry(id, data);
+  }
+
+  /** A tree as a delta against `base`, a tree the receiver holds. */
+  addDelta(id: string, base: string, delta: Buffer): Promise<void> | void {
+    return this.entry(`${id}${DELTA_SUFFIX}`, Buffer.concat([Buffer.from(base, 'hex'), delta]));
+  }
+
+  private entry(name: string, data: Buffer): Promise<void> | void {
+    for (const b of tarEntry(name, data)) {
       this.parts.push(b);
       this.bytes += b.length;
     }
@@ -99,7 +115,9 @@ export class PackFormatError extends Error {}
  * Reads a tar pack entry by entry. Every entry must be a regular file named by an object id and
  * at most MAX_OBJECT_BYTES; `onEntry` is awaited before the next entry is read (backpressure).
  */
-export async function readPack(input: Readable, onEntry: (id: string, data: Buffer) => Promise<void> | void, maxBytes = MAX_OBJECT_BYTES): Promise<number> {
+export async function readPack(
+  input: Readable, onEntry: (id: string, data: Buffer, delta: boolean) => Promise<void> | void, maxBytes = MAX_OBJECT_BYTES, acceptDeltas = false,
+): Promise<number> {
   const extract = tar.extract();
   input.on('error', (err) => extract.destroy(err));
   input.pipe(extract);
@@ -107,8 +125,10 @@ export async function readPack(input: Readable, onEntry: (id: string, data: Buff
   let inCallback = false;
   try {
     for await (const entry of extract) {
-      const { name, size, type } = entry.header;
-      if (type !== 'file' || !isId(name)) {
+      const { size, type } = entry.header;
+      const delta = acceptDeltas && entry.header.name.endsWith(DELTA_SUFFIX);
+      const name = delta ? entry.header.name.slice(0, -DELTA_SUFFIX.length) : entry.header.name;
+      if (type !== 'file' || !isId(name) || (delta && (size ?? 0) < 33)) {
         entry.resume();
         throw new PackFormatError(`pack entry "${String(name).slice(0, 80)}" is not an object id`);
       }
@@ -121,7 +141,7 @@ export async function readPack(input: Readable, onEntry: (id: string, data: Buff
       const data = parts.length === 1 ? parts[0] : Buffer.concat(parts);
       if (data.length !== size) throw new PackFormatError(`object ${name} is truncated`);
       inCallback = true;
-      await onEntry(name, data);
+      await onEntry(name, data, delta);
       inCallback = false;
       n++;
     }

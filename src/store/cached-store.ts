@@ -12,7 +12,7 @@
 
 import { decodeObject, decodeObjectAsync, Kind } from '../object.js';
 import { corrupt, hasCode, notFound } from '../errors.js';
-import { collectReachable, diffTrees, pathSelected } from '../snapshot.js';
+import { collectReachable, diffTrees, pathSelected, type TreeDiff } from '../snapshot.js';
 import { decodeTree } from '../tree.js';
 import type { Reporter } from '../events.js';
 import type { VersionRecord } from '../version.js';
@@ -213,36 +213,42 @@ export class CachedStore implements Store {
     return record;
   }
 
-  /** Push: which objects does the remote lack, send them, issue. */
+  /**
+   * Push: which objects does the remote lack, send them, issue. The remote holds every object of
+   * every version it issued, so only what differs from the parent at the same paths is asked
+   * about: the changed trees, and the chunks their files do not share with the parent's tree
+   * there. Each changed tree may go as a delta against its counterpart.
+   */
   async issueVersion(draft: VersionDraft, force: boolean, reporter?: Reporter): Promise<VersionRecord> {
-    // The remote holds every object of every version it issued, so the parent's subtrees need no asking.
-    let skip = new Set<string>();
-    if (draft.parent !== null) {
-      try {
-        const parent = await this.readVersion(draft.tree, draft.parent);
-        skip = (await collectReachable(this.source, parent.root)).trees;
-      } catch { /* the parent's trees are not all cached: ask about everything */ }
+    const changed = await this.changedSinceParent(draft);
+    let ids: string[];
+    if (changed) {
+      ids = [...changed.out];
+    } else {
+      // No parent, or its trees are not all held here: ask about everything the draft reaches.
+      // Through `this`: a subtree kept from the parent may have been trimmed from the shared cache.
+      const reach = await collectReachable(this, draft.root);
+      ids = [...reach.trees, ...reach.chunks.keys()];
     }
-    // Through `this`: a subtree kept from the parent may have been trimmed from the shared cache.
-    const reach = await collectReachable(this, draft.root, skip);
-    const ids = [...reach.trees, ...reach.chunks.keys()];
     const wanted = await this.remote.missing(ids);
-    if (wanted.size) await this.remote.send([...wanted], { ...this.source, similar: await this.similarTrees(draft) }, reporter);
-    const record = await this.remote.issueVersion(draft, force, { ids, parentToo: skip.size > 0 });
+    const similar = changed && ((id: string) => changed.similar.get(id));
+    if (wanted.size) await this.remote.send([...wanted], { ...this.source, similar }, reporter);
+    const record = await this.remote.issueVersion(draft, force, { ids, parentToo: !!changed });
     await this.local.createVersion(record);
     return record;
   }
 
-  /** Each new tree's counterpart in the parent version (the same path), which a bucket may store it as a delta against. */
-  private async similarTrees(draft: VersionDraft): Promise<((id: string) => string | undefined) | undefined> {
+  /** What the draft reaches beyond its parent at the same paths, from the local tiers only (never a fetch); undefined without a parent or its trees. */
+  private async changedSinceParent(draft: VersionDraft): Promise<TreeDiff | undefined> {
     if (draft.parent === null) return undefined;
     try {
       const parent = await this.readVersion(draft.tree, draft.parent);
-      const diff = { out: new Set<string>(), treeIds: new Set<string>(), plainSizes: new Map<string, number>(), similar: new Map<string, string>() };
-      await diffTrees(this.source, draft.root, parent.root, diff); // local tiers only: never a fetch for this
-      return (id) => diff.similar.get(id);
-    } catch {
-      return undefined; // the parent's trees are not all cached: trees go whole
+      const diff: TreeDiff = { out: new Set(), treeIds: new Set(), plainSizes: new Map(), similar: new Map() };
+      await diffTrees(this.source, draft.root, parent.root, diff);
+      return diff;
+    } catch (err) {
+      if (!hasCode(err, 'E_NOT_FOUND')) throw err;
+      return undefined;
     }
   }
 

@@ -5,6 +5,7 @@ import type { Compression } from '../object.js';
 import type { Reporter } from '../events.js';
 import type { VersionRecord } from '../version.js';
 import type { CacheUse } from './user-cache.js';
+import type { SimilarTree } from '../tree-delta.js';
 
 export const STORE_FORMAT = 1;
 
@@ -79,8 +80,8 @@ export interface ObjectSource {
   /** The encoded length of an object, if held. */
   locate(id: string): Promise<{ length: number } | undefined>;
   readObjects(ids: Iterable<string>, onObject: (id: string, data: Buffer) => void | Promise<void>): Promise<void>;
-  /** A similar object the receiver may hold (a tree's counterpart in the version before), to store or send this one as a delta against. */
-  similar?(id: string): string | undefined;
+  /** A similar tree the receiver holds (its counterpart in the version before), to store or send this one as a delta against. */
+  similar?(id: string): SimilarTree | undefined;
 }
 
 /**

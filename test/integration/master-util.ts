@@ -18,7 +18,7 @@ export interface MasterProcess {
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; output: string }>;
 }
 
-const REQUEST_LINE = / (GET|POST) \/v1\//;
+const REQUEST_LINE = / (GET|POST|PUT) \/v1\//;
 
 export async function startMasterProcess(args: string[] = [], data = join(tempDir('elton-master-'), 'data'), listen = '127.0.0.1:0'): Promise<MasterProcess> {
   const proc = spawn(process.execPath, [binPath, 'master', '--data', data, '--listen', listen, ...args], {
