@@ -21,7 +21,7 @@ import { pathSelected } from '../snapshot.js';
 import { FileStore, encodeStoreConfig } from '../store/file-store.js';
 import { defaultStoreConfig } from '../store/open.js';
 import type { VersionDraft } from '../store/store.js';
-import { API, decodeIds, encodeIds, readPack, PackStreamWriter, PackFormatError } from '../remote/wire.js';
+import { API, decodeIds, encodeIds, framingOf, readPack, PackStreamWriter, PackFormatError, PACK_TYPES, PROTOCOL, PROTOCOL_HEADER, type PackFraming } from '../remote/wire.js';
 import { VERSION_HEADER } from '../remote/http-store.js';
 import { MasterMeta } from './meta.js';
 import { Replicator, type ReplicationEvent } from './replicator.js';
@@ -61,7 +61,6 @@ export interface Master {
 
 const JSON_LIMIT = 1024 * 1024;
 const ID_LIST_LIMIT = 64 * 1024 * 1024;
-const SERVER_VERSION = 1;
 
 const STATUS: Record<string, number> = {
   E_USAGE: 400, E_BAD_REF: 400, E_AUTH: 401, E_FORBIDDEN: 403, E_NOT_FOUND: 404, E_CONFLICT: 409,
@@ -165,7 +164,7 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
         await writer.add(id, data);
         stored++;
         bytes += data.length;
-      }, undefined, true);
+      }, undefined, true, framingOf(req.headers['content-type']));
     } catch (err) {
       // Whatever was verified before the failure is kept: a re-run of the push sends only the rest.
       await writer.finish();
@@ -192,23 +191,26 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
     }
   }
 
-  async function sendObjects(res: ServerResponse, ids: string[]): Promise<void> {
+  /** Clients of protocol 2 ask for the elton framing; older ones get ustar. */
+  const framingFor = (req: IncomingMessage): PackFraming => ((req.headers.accept ?? '').includes(PACK_TYPES.elton) ? 'elton' : 'tar');
+
+  async function sendObjects(res: ServerResponse, ids: string[], framing: PackFraming): Promise<void> {
     const absent = ids.filter((id) => !meta.has(id));
     if (absent.length) throw notFound(`${absent.length} object(s) on the master`, 'push them from a workspace that has them', { missing: absent.slice(0, 100) });
-    res.writeHead(200, { 'content-type': 'application/x-tar' });
-    const pack = new PackStreamWriter(res);
+    res.writeHead(200, { 'content-type': PACK_TYPES[framing] });
+    const pack = new PackStreamWriter(res, framing);
     await store.readObjects(ids, (id, data) => pack.add(id, data));
     await pack.finish();
     res.end();
   }
 
-  async function sendTrees(res: ServerResponse, roots: Array<{ id: string; path: string }>, prefixes: string[] | undefined): Promise<void> {
+  async function sendTrees(res: ServerResponse, roots: Array<{ id: string; path: string }>, prefixes: string[] | undefined, framing: PackFraming): Promise<void> {
     for (const r of roots) {
       if (!isId(r.id) || typeof r.path !== 'string') throw usage('bad tree root');
       if (!meta.has(r.id)) throw notFound(`tree ${r.id} on the master`);
     }
-    res.writeHead(200, { 'content-type': 'application/x-tar' });
-    const pack = new PackStreamWriter(res);
+    res.writeHead(200, { 'content-type': PACK_TYPES[framing] });
+    const pack = new PackStreamWriter(res, framing);
     let level = new Map<string, string[]>();
     for (const r of roots) level.set(r.id, [...(level.get(r.id) ?? []), r.path]);
     const sent = new Set<string>();
@@ -260,12 +262,12 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
     const need = (scope: Scope | 'any') => { const g = authorize(req, scope); if (g) setWho(g.name); };
 
     if (method === 'GET' && path === `${API}/health`) {
-      return sendJson(res, 200, { ok: true, server: 'elton-master', protocol: SERVER_VERSION, uptimeSeconds: Math.round((Date.now() - started) / 1000), trees: meta.listTrees().length });
+      return sendJson(res, 200, { ok: true, server: 'elton-master', protocol: PROTOCOL, uptimeSeconds: Math.round((Date.now() - started) / 1000), trees: meta.listTrees().length });
     }
     if (method === 'GET' && path === `${API}/status`) {
       need('read');
       return sendJson(res, 200, {
-        server: 'elton-master', protocol: SERVER_VERSION, uptimeSeconds: Math.round((Date.now() - started) / 1000),
+        server: 'elton-master', protocol: PROTOCOL, uptimeSeconds: Math.round((Date.now() - started) / 1000),
         trees: meta.listTrees().length, replication: replication?.status() ?? null,
       });
     }
@@ -299,7 +301,7 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
     }
     if (method === 'POST' && path === `${API}/objects`) {
       need('read');
-      return sendObjects(res, [...new Set(decodeIds(await body(req, ID_LIST_LIMIT)))]);
+      return sendObjects(res, [...new Set(decodeIds(await body(req, ID_LIST_LIMIT)))], framingFor(req));
     }
     if (method === 'GET' && parts[0] === 'objects' && parts.length === 2) {
       need('read');
@@ -321,7 +323,7 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
       need('read');
       const q = await jsonBody<{ roots: Array<{ id: string; path: string }>; prefixes: string[] | null }>(req);
       if (!Array.isArray(q.roots)) throw usage('roots must be a list');
-      return sendTrees(res, q.roots, Array.isArray(q.prefixes) ? q.prefixes.map(String) : undefined);
+      return sendTrees(res, q.roots, Array.isArray(q.prefixes) ? q.prefixes.map(String) : undefined, framingFor(req));
     }
     if (parts[0] === 'trees') {
       if (method === 'GET' && parts.length === 1) {
@@ -384,6 +386,7 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
     const t0 = process.hrtime.bigint();
     const socket = req.socket as Socket;
     let who = '-';
+    res.setHeader(PROTOCOL_HEADER, String(PROTOCOL));
     res.once('close', () => {
       const last = counted.get(socket) ?? { read: 0, written: 0 };
       const now = { read: socket.bytesRead, written: socket.bytesWritten };

@@ -21,6 +21,8 @@ export interface RequestSpec {
   path: string;
   body?: Buffer;
   contentType?: string;
+  /** Response types the caller takes, best first. */
+  accept?: string;
   /** Writes a streamed body (chunked); resolves when everything is written. */
   stream?: (req: ClientRequest) => Promise<void>;
   /** Statuses returned to the caller instead of thrown (e.g. 404 for "no version yet"). */
@@ -48,6 +50,8 @@ function meter(req: ClientRequest, transfer: Transfer): () => void {
 
 export class HttpClient {
   readonly transfer = noTransfer();
+  /** The master's protocol version, from its last answer (0 until one arrives). */
+  serverProtocol = 0;
   private readonly agent: http.Agent;
   private readonly mod: typeof http | typeof https;
 
@@ -66,6 +70,7 @@ export class HttpClient {
     const headers: Record<string, string> = { 'user-agent': 'elton' };
     if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
     if (spec.contentType) headers['content-type'] = spec.contentType;
+    if (spec.accept) headers.accept = spec.accept;
     if (spec.body) headers['content-length'] = String(spec.body.length);
     this.transfer.requests++;
     const req = this.mod.request(url, { method: spec.method, agent: this.agent, headers });
@@ -89,6 +94,7 @@ export class HttpClient {
         req.end(spec.body);
       }
       const res = await response;
+      this.serverProtocol = Number(res.headers['x-elton-protocol']) || 1;
       if (res.statusCode! >= 400 && !spec.allow?.includes(res.statusCode!)) throw await this.errorFrom(res, spec);
       return res;
     } catch (err) {

@@ -13,7 +13,7 @@ import type { CopiedContents, ObjectSource, PutOutcome, Remote, StoreConfig, Ver
 import { splitForStreams } from './streams.js';
 import { decodeVersion, encodeVersion, type VersionRecord } from '../version.js';
 import { HttpClient, readBody, type HttpClientOptions } from './http-client.js';
-import { API, encodeIds, decodeIds, readPack, PackStreamWriter, PackFormatError } from './wire.js';
+import { API, encodeIds, decodeIds, framingOf, readPack, PackStreamWriter, PackFormatError, PACK_TYPES } from './wire.js';
 
 const treePath = (tree: string) => `${API}/trees/${encodeURIComponent(tree)}`;
 
@@ -62,10 +62,12 @@ export class HttpStore implements Remote {
 
   /** Streams objects up as one pack; `produce` adds them to it, with backpressure. */
   async upload(produce: (pack: PackStreamWriter) => Promise<void>): Promise<UploadResult> {
+    // The compact framing once the master has said it speaks protocol 2 (a push asks `missing` first).
+    const framing = this.client.serverProtocol >= 2 ? 'elton' : 'tar';
     const res = await this.client.request({
-      method: 'POST', path: `${API}/packs`, contentType: 'application/x-tar',
+      method: 'POST', path: `${API}/packs`, contentType: PACK_TYPES[framing],
       stream: async (req: ClientRequest) => {
-        const pack = new PackStreamWriter(req);
+        const pack = new PackStreamWriter(req, framing);
         await produce(pack);
         await pack.finish();
       },
@@ -129,7 +131,7 @@ export class HttpStore implements Remote {
   }
 
   private async receive(spec: Parameters<HttpClient['request']>[0], wanted: Set<string> | undefined, onObject: (id: string, data: Buffer) => void | Promise<void>): Promise<void> {
-    const res = await this.client.request(spec);
+    const res = await this.client.request({ ...spec, accept: `${PACK_TYPES.elton}, ${PACK_TYPES.tar}` });
     const seen = new Set<string>();
     try {
       await readPack(res, async (id, data) => {
@@ -137,7 +139,7 @@ export class HttpStore implements Remote {
         if (seen.has(id)) return;
         seen.add(id);
         await onObject(id, data);
-      });
+      }, undefined, false, framingOf(res.headers['content-type']));
     } catch (err) {
       res.destroy();
       if (err instanceof PackFormatError) throw remoteError(`${this.url} sent a bad pack: ${err.message}`);

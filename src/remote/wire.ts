@@ -46,6 +46,34 @@ export function tarEntry(name: string, data: Buffer): Buffer[] {
  */
 export const DELTA_SUFFIX = '.delta';
 
+/**
+ * Packs travel in one of two framings. `tar` (ustar, the pack-file format) costs a 512-byte
+ * header and up to 511 bytes of padding per object: 11% on a tree of small files. `elton`
+ * (protocol 2) costs 37 bytes: "ELTP", 01, three zero bytes; then per entry a type byte (1 an
+ * object, 2 a tree delta), the 32-byte id and a u32 length (big-endian), and the bytes; a zero
+ * type byte ends the pack. Receivers tell them apart by Content-Type.
+ */
+export type PackFraming = 'tar' | 'elton';
+export const PACK_TYPES: Record<PackFraming, string> = { tar: 'application/x-tar', elton: 'application/x-elton-pack' };
+export const framingOf = (contentType: string | undefined): PackFraming => (contentType?.split(';')[0].trim() === PACK_TYPES.elton ? 'elton' : 'tar');
+/** The master protocol version this side speaks; protocol 2 adds the elton framing. */
+export const PROTOCOL = 2;
+export const PROTOCOL_HEADER = 'x-elton-protocol';
+
+const ELTP_MAGIC = Buffer.from([0x45, 0x4c, 0x54, 0x50, 1, 0, 0, 0]);
+const ENTRY_END = 0;
+const ENTRY_OBJECT = 1;
+const ENTRY_DELTA = 2;
+const ENTRY_HEAD = 1 + 32 + 4;
+
+function eltonEntry(type: number, id: string, data: Buffer): Buffer[] {
+  const head = Buffer.allocUnsafe(ENTRY_HEAD);
+  head[0] = type;
+  head.write(id, 1, 32, 'hex');
+  head.writeUInt32BE(data.length, 33);
+  return [head, data];
+}
+
 export const TAR_END = ZEROS;
 
 /** Writes with backpressure: resolves when the stream can take more. */
@@ -74,19 +102,25 @@ export class PackStreamWriter {
   private parts: Buffer[] = [];
   private bytes = 0;
 
-  constructor(private readonly out: Writable) {}
+  constructor(private readonly out: Writable, private readonly framing: PackFraming = 'tar') {
+    if (framing === 'elton') {
+      this.parts.push(ELTP_MAGIC);
+      this.bytes += ELTP_MAGIC.length;
+    }
+  }
 
   add(id: string, data: Buffer): Promise<void> | void {
-    return this.entry(id, data);
+    return this.entry(this.framing === 'tar' ? tarEntry(id, data) : eltonEntry(ENTRY_OBJECT, id, data));
   }
 
   /** A tree as a delta against `base`, a tree the receiver holds. */
   addDelta(id: string, base: string, delta: Buffer): Promise<void> | void {
-    return this.entry(`${id}${DELTA_SUFFIX}`, Buffer.concat([Buffer.from(base, 'hex'), delta]));
+    const data = Buffer.concat([Buffer.from(base, 'hex'), delta]);
+    return this.entry(this.framing === 'tar' ? tarEntry(`${id}${DELTA_SUFFIX}`, data) : eltonEntry(ENTRY_DELTA, id, data));
   }
 
-  private entry(name: string, data: Buffer): Promise<void> | void {
-    for (const b of tarEntry(name, data)) {
+  private entry(buffers: Buffer[]): Promise<void> | void {
+    for (const b of buffers) {
       this.parts.push(b);
       this.bytes += b.length;
     }
@@ -103,8 +137,9 @@ export class PackStreamWriter {
 
   /** Writes what is buffered and the end-of-archive blocks; the caller ends the stream. */
   async finish(): Promise<void> {
-    this.parts.push(TAR_END);
-    this.bytes += TAR_END.length;
+    const end = this.framing === 'tar' ? TAR_END : Buffer.from([ENTRY_END]);
+    this.parts.push(end);
+    this.bytes += end.length;
     await this.flush();
   }
 }
@@ -117,7 +152,9 @@ export class PackFormatError extends Error {}
  */
 export async function readPack(
   input: Readable, onEntry: (id: string, data: Buffer, delta: boolean) => Promise<void> | void, maxBytes = MAX_OBJECT_BYTES, acceptDeltas = false,
+  framing: PackFraming = 'tar',
 ): Promise<number> {
+  if (framing === 'elton') return readEltonPack(input, onEntry, maxBytes, acceptDeltas);
   const extract = tar.extract();
   input.on('error', (err) => extract.destroy(err));
   input.pipe(extract);
@@ -151,4 +188,71 @@ export async function readPack(
     throw new PackFormatError(`the pack is truncated or malformed after ${n} object(s): ${(err as Error).message}`);
   }
   return n;
+}
+
+/** Pulls exact byte counts from a stream, reading only as far as asked (backpressure). */
+class ByteReader {
+  private readonly chunks: Buffer[] = [];
+  private have = 0;
+  private readonly source: AsyncIterator<Buffer>;
+
+  constructor(input: Readable) {
+    this.source = input[Symbol.asyncIterator]();
+  }
+
+  /** Exactly `n` bytes, or undefined if the stream ends first. */
+  async read(n: number): Promise<Buffer | undefined> {
+    while (this.have < n) {
+      const next = await this.source.next();
+      if (next.done) return undefined;
+      this.chunks.push(next.value);
+      this.have += next.value.length;
+    }
+    const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.have);
+    this.chunks.length = 0;
+    const rest = all.subarray(n);
+    if (rest.length) this.chunks.push(rest);
+    this.have = rest.length;
+    return all.subarray(0, n);
+  }
+
+  /** Whether anything follows (the end of a pack must be the end of the stream). */
+  async atEnd(): Promise<boolean> {
+    return this.have === 0 && (await this.read(1)) === undefined;
+  }
+}
+
+async function readEltonPack(input: Readable, onEntry: (id: string, data: Buffer, delta: boolean) => Promise<void> | void, maxBytes: number, acceptDeltas: boolean): Promise<number> {
+  const reader = new ByteReader(input);
+  let n = 0;
+  let inCallback = false;
+  try {
+    const magic = await reader.read(ELTP_MAGIC.length);
+    if (!magic || !magic.equals(ELTP_MAGIC)) throw new PackFormatError('not an elton pack (bad magic)');
+    for (;;) {
+      const head = await reader.read(1);
+      if (!head) throw new PackFormatError(`the pack is truncated after ${n} object(s)`);
+      if (head[0] === ENTRY_END) {
+        if (!(await reader.atEnd())) throw new PackFormatError('bytes after the end of the pack');
+        return n;
+      }
+      const type = head[0];
+      if (type !== ENTRY_OBJECT && !(type === ENTRY_DELTA && acceptDeltas)) throw new PackFormatError(`unknown pack entry type ${type}`);
+      const rest = await reader.read(ENTRY_HEAD - 1);
+      if (!rest) throw new PackFormatError(`the pack is truncated after ${n} object(s)`);
+      const id = rest.toString('hex', 0, 32);
+      const size = rest.readUInt32BE(32);
+      if (size > maxBytes) throw new PackFormatError(`object ${id} is ${size} bytes, over the ${maxBytes}-byte limit`);
+      if (type === ENTRY_DELTA && size < 33) throw new PackFormatError(`delta ${id} is too short`);
+      const data = await reader.read(size);
+      if (!data) throw new PackFormatError(`object ${id} is truncated`);
+      inCallback = true;
+      await onEntry(id, Buffer.from(data), type === ENTRY_DELTA);
+      inCallback = false;
+      n++;
+    }
+  } catch (err) {
+    if (inCallback || err instanceof PackFormatError || (err as NodeJS.ErrnoException).code) throw err;
+    throw new PackFormatError(`the pack is truncated or malformed after ${n} object(s): ${(err as Error).message}`);
+  }
 }
