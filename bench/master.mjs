@@ -151,16 +151,19 @@ export async function benchMaster(wl, dir, ctx) {
         const master = masterFor[key];
         if (!master) throw new Error('skipped: the push before it failed');
         fs.rmSync(dest, { recursive: true, force: true });
-        return { master, proxy: key === 'wan' ? await proxyTo(master) : null };
+        // A fresh user cache each time: objects once fetched are never fetched again, so a shared one would measure the cache.
+        const cache = fs.mkdtempSync(path.join(dir, 'cache-'));
+        return { master, proxy: key === 'wan' ? await proxyTo(master) : null, cache };
       },
-      run: ({ master, proxy }) => eltonRun(['clone', proxy ? proxy.url : master.url, 'bench@latest', dest, '--json'], dir),
+      run: ({ master, proxy, cache }) => runAsync([process.execPath, elton, 'clone', proxy ? proxy.url : master.url, 'bench@latest', dest, '--json'], { cwd: dir, env: { ...env, ELTON_CACHE: cache } }),
       measure: (r, { proxy }) => {
         const j = parseJson(r.stdout);
         return { ...j.transfer, wire: wireOf(proxy), note: [`files=${j.files ?? '?'}`, verifyTree(src, dest)].filter(Boolean).join(' ') };
       },
-      teardown: async ({ proxy }) => {
+      teardown: async ({ proxy, cache }) => {
         if (proxy) await untrack(proxy);
         fs.rmSync(dest, { recursive: true, force: true });
+        fs.rmSync(cache, { recursive: true, force: true });
       },
     });
 
@@ -178,7 +181,7 @@ export async function benchMaster(wl, dir, ctx) {
 
   // ---- rclone to s3rver, direct and through the WAN
   if (!ctx.have('rclone')) {
-    rows.push({ tool: 'rclone', op: '(all)', link: '', files: null, times: [], error: 'rclone not installed' });
+    rows.push({ tool: 'rclone', op: '(all)', link: '', files: null, times: [], error: 'rclone not installed (or --skip rclone)' });
   } else {
     const copy = (variant, src, label, files) =>
       measure(variant.name.split(' ')[0], variant.name.split(' ').slice(1).join(' '), label, files, {

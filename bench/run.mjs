@@ -539,7 +539,8 @@ async function main() {
     return wl;
   };
   const sectionCtx = {
-    elton: ELTON, env: { ...BASE_ENV, NO_COLOR: '1' }, reps: opts.reps, log, freshCopy, verifyTree, parseJson, fmtSec, fmtBytes, have,
+    // A tool skipped with --skip counts as absent in every section.
+    elton: ELTON, env: { ...BASE_ENV, NO_COLOR: '1' }, reps: opts.reps, log, freshCopy, verifyTree, parseJson, fmtSec, fmtBytes, have: (bin) => !opts.skip.has(bin) && have(bin),
     version: (argv) => run(argv).stdout,
   };
   /** Runs a network section on the small tree, in a scratch directory of its own. */

@@ -188,7 +188,16 @@ export async function benchS3(wl, dir, ctx) {
 
   try {
     // ---- elton: init + commit pushes; clone checks out the whole tree, or one file with `-- PATH`
-    const eltonRun = (args, cwd) => runAsync([process.execPath, elton, ...args], { cwd, env });
+    // Clones get a fresh user cache each: objects once fetched are never fetched again, so a shared cache would measure itself.
+    const eltonRun = async (args, cwd) => {
+      if (args[0] !== 'clone') return runAsync([process.execPath, elton, ...args], { cwd, env });
+      const cache = fs.mkdtempSync(path.join(dir, 'cache-'));
+      try {
+        return await runAsync([process.execPath, elton, ...args], { cwd, env: { ...env, ELTON_CACHE: cache } });
+      } finally {
+        fs.rmSync(cache, { recursive: true, force: true });
+      }
+    };
     const remote = (endpoint) => `s3://bench/${PREFIX.elton}?endpoint=${encodeURIComponent(endpoint)}`;
     const transferOf = (j) => j?.transfer ?? { requests: 0, bytesUp: 0, bytesDown: 0 };
     const eltonScenario = (link, src, files, withOne) =>
