@@ -100,7 +100,8 @@ export class HttpStore implements Remote {
     let loaded = 0;
     await Promise.all(splitForStreams(ids, (id) => lengths.get(id)!).map((group) => this.upload(async (pack) => {
       await source.readObjects(group, async (id, data) => {
-        const similar = deltas && data[4] === Kind.tree ? source.similar?.(id) : undefined;
+        // Deltas are protocol 2: a master of protocol 1 would refuse the entry.
+        const similar = deltas && this.client.serverProtocol >= 2 && data[4] === Kind.tree ? source.similar?.(id) : undefined;
         const delta = similar && treeDelta(id, data, similar.plain);
         if (delta) {
           deltas!.deltas++;
