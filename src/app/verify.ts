@@ -88,7 +88,8 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
       if (!seen) await walk(target, root, ref, treeOwners, chunkOwners, chunkSizes, own, report); // else: the content of an earlier version
     }
     // A bucket can also lose a data pack that its index objects still name: ask for the data itself where the remote can tell.
-    const absent = await (target.missingData ?? target.missing).call(target, chunkOwners.keys());
+    const chunks = [...chunkOwners.keys()];
+    const absent = target.missingData ? await target.missingData(chunks) : await target.missing(chunks);
     for (const id of absent) report({ kind: 'missing', what: 'chunk', id, message: `chunk ${id} is not at the remote` }, chunkOwners.get(id)![0]);
     let readData: VerifyResult['readData'] = null;
     if (percent !== undefined) {

@@ -15,6 +15,7 @@ import { divergedVersion, sameVersion, type VersionRecord } from '../version.js'
 import { diffTrees } from '../snapshot.js';
 import type { SimilarTree } from '../tree-delta.js';
 import { Throttle } from './throttle.js';
+import { eachLimited } from '../lib/limit.js';
 
 /** Where a copy reads: `store` for version records and trees (through a cache where there is one), `direct` for chunks. */
 export interface Origin {
@@ -73,12 +74,6 @@ const PARALLEL_TREES = 8;
 const ESTIMATE_PACK_BYTES = 32 * 1024 * 1024;
 const PROBLEMS_LISTED = 100;
 
-async function eachLimited<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lane = async () => { while (next < items.length) await work(items[next++]); };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-}
-
 const ref = (r: { tree: string; version: number }) => `${r.tree}@${r.version}`;
 
 /** A target with no store yet, for a dry run, which must not create one: it lacks everything. */
@@ -122,13 +117,15 @@ export async function copyVersions(origin: Origin, target: CopyTarget, opts: Cop
       if (!sameVersion(a, b)) throw divergedVersion(target.url, a);
     }
     const wanted = mine.filter((v) => !held.has(v));
-    const records = await Promise.all(wanted.map((v) => store.readVersion(tree, v)));
+    const records = new Map((await Promise.all(wanted.map((v) => store.readVersion(tree, v)))).map((r) => [r.version, r]));
     const list: Planned[] = [];
-    for (const record of records) {
-      if (opts.since && !(Date.parse(record.time) >= opts.since.getTime())) continue;
-      // The base is the newest version below this one that the target will hold when this one is created.
-      const below = [...common, ...list.map((p) => p.record.version)].filter((v) => v < record.version);
-      list.push({ record, base: below.length ? Math.max(...below) : null, candidates: new Set() });
+    // Each version's base: the newest version below it that the target will hold when it is created.
+    let base: number | null = null;
+    for (const v of mine) {
+      const record = records.get(v);
+      if (record && opts.since && !(Date.parse(record.time) >= opts.since.getTime())) continue;
+      if (record) list.push({ record, base, candidates: new Set() });
+      base = v;
     }
     if (list.length) plans.set(tree, list);
     planned += list.length;
@@ -162,7 +159,6 @@ export async function copyVersions(origin: Origin, target: CopyTarget, opts: Cop
   let bytes = sendable.reduce((n, id) => n + lengths.get(id)!, 0);
   let objects = sendable.length;
 
-  let requests = 0;
   if (!opts.dryRun && sendable.length) {
     const sent = { objects: 0, bytes: 0 };
     const source = verifiedSource(origin, treeIds, plainSizes, lengths, failed, sent, opts.bytesPerSecond);
@@ -172,9 +168,6 @@ export async function copyVersions(origin: Origin, target: CopyTarget, opts: Cop
     await target.send(sendable, { ...source, similar: heldBase }, reporter);
     objects = sent.objects;
     bytes = sent.bytes;
-  } else if (opts.dryRun) {
-    // What this dry run asked of the target, which the real run asks too, plus the writes.
-    requests = target.transfer.requests + (sendable.length ? Math.ceil(bytes / ESTIMATE_PACK_BYTES) + 1 : 0) + planned;
   }
 
   // 4. Versions, oldest first per tree, each once everything it reaches is at the target.
@@ -195,9 +188,12 @@ export async function copyVersions(origin: Origin, target: CopyTarget, opts: Cop
     }
   });
   const byVersion = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true });
+  // A dry run's estimate: what it asked of the target, which the real run asks too, plus the writes.
+  const writes = opts.dryRun ? (sendable.length ? Math.ceil(bytes / ESTIMATE_PACK_BYTES) + 1 : 0) + planned : 0;
+  const requests = target.transfer.requests + writes;
   return {
     dryRun: !!opts.dryRun, trees: trees.length, copied: copied.sort(byVersion), upToDate, skipped: skipped.sort(byVersion),
-    objects, bytes, requests: opts.dryRun ? requests : target.transfer.requests,
+    objects, bytes, requests,
     problems: [...failed.values()].slice(0, PROBLEMS_LISTED),
     transfer: { from: { ...direct.transfer }, to: { ...target.transfer } },
   };

@@ -82,18 +82,18 @@ export class HttpStore implements Remote {
    * arrived is not stored twice).
    */
   async send(ids: string[], source: ObjectSource, reporter?: Reporter): Promise<void> {
-    const sent = { deltas: 0 };
+    const deltas = { sent: 0 };
     try {
-      await this.sendPacks(ids, source, reporter, sent);
+      await this.sendPacks(ids, source, reporter, deltas);
     } catch (err) {
       // The refusal may also arrive as a reset connection, since the master answers while the pack is still going up.
-      if (!sent.deltas || !(hasCode(err, 'E_DELTA_BASE') || hasCode(err, 'E_UNREACHABLE'))) throw err;
+      if (!deltas.sent || !(hasCode(err, 'E_DELTA_BASE') || hasCode(err, 'E_UNREACHABLE'))) throw err;
       await this.sendPacks(ids, source, reporter);
     }
   }
 
-  /** With `deltas`, trees go as deltas where they can, counted there; without, everything goes whole. */
-  private async sendPacks(ids: string[], source: ObjectSource, reporter: Reporter | undefined, deltas?: { deltas: number }): Promise<void> {
+  /** With `deltas`, trees go as deltas where they can (counted in it); without, everything goes whole. */
+  private async sendPacks(ids: string[], source: ObjectSource, reporter: Reporter | undefined, deltas?: { sent: number }): Promise<void> {
     const lengths = new Map<string, number>();
     for (const id of ids) lengths.set(id, (await source.locate(id))?.length ?? 0);
     const total = [...lengths.values()].reduce((a, b) => a + b, 0);
@@ -104,7 +104,7 @@ export class HttpStore implements Remote {
         const similar = deltas && this.client.serverProtocol >= 2 && data[4] === Kind.tree ? source.similar?.(id) : undefined;
         const delta = similar && treeDelta(id, data, similar.plain);
         if (delta) {
-          deltas!.deltas++;
+          deltas!.sent++;
           await pack.addDelta(id, similar!.base, delta);
         }
         else await pack.add(id, data);

@@ -31,6 +31,7 @@ import { decodeEnvelope, decodeIndexObject, encodeEnvelope, encodeIndexObject, I
 import { rebuildTree, treeDelta, type SimilarTree } from '../tree-delta.js';
 import { effectiveSettings, formatS3Url, isAbsentKey, MAX_ATTEMPTS, parseS3Url, s3Client, s3Status, translateS3Error, type MeteredS3, type S3Target } from './s3-client.js';
 import { MAX_STREAMS } from './streams.js';
+import { eachLimited } from '../lib/limit.js';
 import { isTreeName } from '../ref.js';
 
 const MIB = 1024 * 1024;
@@ -66,19 +67,6 @@ const sha256 = (parts: Buffer[]) => {
   for (const p of parts) h.update(p);
   return h.digest('hex');
 };
-
-/** Runs `work` over items with at most `limit` in flight. */
-async function eachLimited<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const lane = async () => {
-    while (!failed && next < items.length) {
-      const item = items[next++];
-      try { await work(item); } catch (err) { failed = true; throw err; }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-}
 
 export class S3Store implements Remote {
   private readonly where = new Map<string, Located>();
