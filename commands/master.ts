@@ -13,6 +13,7 @@ export default class Master extends EltonCommand {
     '<%= config.bin %> master --data /srv/elton --listen 0.0.0.0:3586 --token-file /etc/elton/tokens',
     '<%= config.bin %> master --data /srv/elton --listen :443 --token-file tokens --tls-cert cert.pem --tls-key key.pem',
     '<%= config.bin %> master --data /srv/elton --replicate-to s3://oregon-backup/elton',
+    '<%= config.bin %> master --data /srv/elton --name tokyo --peer oregon=https://oregon.example:3586',
   ];
   static flags = {
     data: Flags.string({ description: 'data directory (created if absent): objects in store/, metadata in meta/', required: true }),
@@ -20,6 +21,10 @@ export default class Master extends EltonCommand {
     'token-file': Flags.string({ description: 'file of bearer tokens, one "TOKEN SCOPES [NAME]" per line; without it, no auth' }),
     'tls-cert': Flags.string({ description: 'PEM certificate (chain) for HTTPS' }),
     'tls-key': Flags.string({ description: 'PEM private key for HTTPS' }),
+    name: Flags.string({ description: 'this master\'s name in a federation (recorded in the data directory; never changes): trees named NAME~THIS are homed here' }),
+    peer: Flags.string({ description: 'a peer master, NAME=URL (repeatable); its token in ELTON_PEER_TOKEN_NAME or ELTON_PEER_TOKEN', multiple: true }),
+    'peers-file': Flags.string({ description: 'file of peers, one "NAME URL [token-file=PATH] [ca-file=PATH]" per line' }),
+    'latest-ttl': Flags.integer({ description: 'seconds a home\'s answer to NAME@latest is reused for trees homed on a peer (default 2)', min: 0 }),
     'replicate-to': Flags.string({ description: 'copy every version to this remote (master URL, s3://BUCKET/PREFIX or path) in the background; token in ELTON_REPLICATE_TOKEN' }),
   };
 
@@ -28,6 +33,11 @@ export default class Master extends EltonCommand {
     const json = this.jsonEnabled();
     const { master, info } = await runMaster({
       data: flags.data, listen: flags.listen, tokenFile: flags['token-file'], tlsCert: flags['tls-cert'], tlsKey: flags['tls-key'], replicateTo: flags['replicate-to'],
+      name: flags.name, peer: flags.peer, peersFile: flags['peers-file'], latestTtl: flags['latest-ttl'],
+      onPeerEvent: (e) => {
+        if (json) return void process.stdout.write(JSON.stringify({ event: 'peer', ...e }) + '\n');
+        process.stdout.write(`${new Date().toISOString()} ${chalk.yellow(`peer ${e.peer}: ${e.code}: ${e.message}`)}\n`);
+      },
       onReplication: (e) => {
         if (json) return void process.stdout.write(JSON.stringify({ event: 'replication', ...e }) + '\n');
         const line = e.type === 'copied'
@@ -38,11 +48,11 @@ export default class Master extends EltonCommand {
       onRequest: (r) => {
         if (json) return;
         const status = r.status >= 500 ? chalk.red(r.status) : r.status >= 400 ? chalk.yellow(r.status) : String(r.status);
-        process.stdout.write(`${r.time} ${r.client} ${r.who} ${r.method} ${r.path} ${status} ${r.ms.toFixed(1)}ms in=${r.bytesIn} out=${r.bytesOut}\n`);
+        process.stdout.write(`${r.time} ${r.client} ${r.via ? `peer:${r.via}` : r.who} ${r.method} ${r.path} ${status} ${r.ms.toFixed(1)}ms in=${r.bytesIn} out=${r.bytesOut}\n`);
       },
     }, await this.deps());
     if (json) process.stdout.write(JSON.stringify({ event: 'listening', ...info }) + '\n');
-    else process.stdout.write(`elton master listening on ${info.url} (data ${info.data}, auth ${info.auth === 'tokens' ? `${info.tokens} token(s)` : 'off'}${info.tls ? ', TLS' : ''}${info.replicateTo ? `, replicating to ${info.replicateTo}` : ''})\n`);
+    else process.stdout.write(`elton master listening on ${info.url} (data ${info.data}, auth ${info.auth === 'tokens' ? `${info.tokens} token(s)` : 'off'}${info.tls ? ', TLS' : ''}${info.replicateTo ? `, replicating to ${info.replicateTo}` : ''}${info.name ? `, name ${info.name}, ${info.peers.length} peer(s)` : ''})\n`);
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGINT', () => resolve('SIGINT'));
       process.once('SIGTERM', () => resolve('SIGTERM'));

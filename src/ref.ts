@@ -4,17 +4,34 @@ import { badRef, usage } from './errors.js';
 
 export interface Ref { tree?: string; version: number | 'latest'; path?: string }
 
-const TREE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+/** A master's name in a federation: what follows "~" in the names of the trees it is home of. */
+const MASTER_NAME = /^[a-z0-9][a-z0-9-]{0,39}$/;
+const TREE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}(?:~[a-z0-9][a-z0-9-]{0,39})?$/;
 
 export function isTreeName(name: string): boolean {
   return TREE_NAME.test(name);
 }
 
+export function isMasterName(name: string): boolean {
+  return MASTER_NAME.test(name);
+}
+
 export function checkTreeName(name: string): string {
   if (!isTreeName(name)) {
-    throw usage(`invalid tree name "${name}"`, 'a tree name is 1-100 characters of letters, digits, ".", "_" or "-", starting with a letter or digit');
+    throw usage(`invalid tree name "${name}"`, 'a tree name is 1-100 characters of letters, digits, ".", "_" or "-", starting with a letter or digit, optionally followed by "~HOME", the name of the master it belongs to (docs/federation.md)');
   }
   return name;
+}
+
+/**
+ * The master a tree belongs to, from its name: "data~tokyo" is homed on the master named tokyo.
+ * Names without "~" are local to the master that holds them. Because the home is part of the
+ * name, two masters can never both become home of one tree, and no coordination is needed to
+ * create one.
+ */
+export function homeOf(tree: string): string | undefined {
+  const tilde = tree.indexOf('~');
+  return tilde < 0 ? undefined : tree.slice(tilde + 1);
 }
 
 /** Turns a directory name into a valid tree name ("My Photos!" becomes "My-Photos"). */

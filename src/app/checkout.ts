@@ -55,7 +55,7 @@ export async function checkout(opts: CheckoutOptions, deps: Deps): Promise<Check
   const lock = await ws.lock('checkout');
   try {
     await settlePendingQuietly(ws, store);
-    const record = await resolveVersion(store, opts.ref, ws.config.tree);
+    const record = await resolveVersion(store, opts.ref, ws.config.tree, reporterOf(deps));
     const prefixes = opts.paths?.length ? workspacePaths(ws, deps.cwd, opts.paths) : undefined;
     return await checkoutVersion(ws, store, record, prefixes, opts.force ?? false, reporterOf(deps));
   } finally {

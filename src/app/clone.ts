@@ -31,7 +31,7 @@ export async function clone(opts: CloneOptions, deps: Deps): Promise<CloneResult
       if (trees.length !== 1) throw usage(`"${opts.ref}" names no tree, and the remote holds ${trees.length} trees`, `write NAME@V; the remote holds: ${trees.join(', ') || 'nothing'}`);
       tree = trees[0];
     }
-    const record = await resolveVersion(store, ref, tree);
+    const record = await resolveVersion(store, ref, tree, reporterOf(deps));
     const ws = await Workspace.create(root, { format: WORKSPACE_FORMAT, tree, remote });
     const lock = await ws.lock('clone');
     try {

@@ -69,7 +69,7 @@ export async function settlePendingQuietly(ws: Workspace, store: Store): Promise
 }
 
 /** Resolves NAME@V / NAME@latest / @V / @latest to a version record; a bare tree name defaults to the workspace's. */
-export async function resolveVersion(store: Store, ref: Ref | string, defaultTree?: string): Promise<VersionRecord> {
+export async function resolveVersion(store: Store, ref: Ref | string, defaultTree?: string, reporter?: Reporter): Promise<VersionRecord> {
   const r = typeof ref === 'string' ? parseRef(ref) : ref;
   const tree = r.tree ?? defaultTree;
   if (!tree) throw usage('this ref names no tree, and there is no workspace to take it from', 'write it as NAME@V');
@@ -77,6 +77,8 @@ export async function resolveVersion(store: Store, ref: Ref | string, defaultTre
   if (version === 'latest') {
     version = await store.latestVersion(tree);
     if (version === 0) throw notFound(`tree "${tree}"`, `it has no versions at ${store.url}; \`elton log\` lists what exists`);
+    const stale = store.staleLatest?.(tree);
+    if (stale) reporter?.({ type: 'warning', code: 'W_STALE_LATEST', message: stale });
   }
   return store.readVersion(tree, version);
 }

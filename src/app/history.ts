@@ -42,7 +42,7 @@ const normalizePath = (p: string | undefined) => (p ?? '').split('/').filter((s)
 
 export function ls(opts: { ref: string; path?: string; recursive?: boolean }, deps: Deps): Promise<LsResult> {
   return withWorkspace(deps, async (ws, store) => {
-    const record = await resolveVersion(store, opts.ref, ws.config.tree);
+    const record = await resolveVersion(store, opts.ref, ws.config.tree, reporterOf(deps));
     const ref = formatRef(record.tree, record.version);
     const path = normalizePath(opts.path);
     const { flat } = await loadSnapshot(store, record.root, ROOT_META, path ? [path] : undefined);
@@ -69,7 +69,7 @@ export function cat(opts: { spec: string }, deps: Deps): Promise<CatResult> {
     const ref = parseRef(opts.spec, { allowPath: true });
     const path = normalizePath(ref.path);
     if (!path) throw usage(`"${opts.spec}" names no file`, 'write REF:PATH, for example data@3:docs/readme.txt');
-    const record = await resolveVersion(store, ref, ws.config.tree);
+    const record = await resolveVersion(store, ref, ws.config.tree, reporterOf(deps));
     const name = formatRef(record.tree, record.version);
     const { flat } = await loadSnapshot(store, record.root, ROOT_META, [path]);
     const e = flat.get(path);

@@ -14,7 +14,7 @@ import type { Store } from '../store/store.js';
 import { cacheStats, parseSize, trimCache, userCacheDir, type CacheStats, type TrimResult } from '../store/user-cache.js';
 import { Workspace } from '../workspace/workspace.js';
 import { parseListen } from './master.js';
-import { resolveVersion, type Deps } from './context.js';
+import { reporterOf, resolveVersion, type Deps } from './context.js';
 
 /** The remote named by --remote, else the current workspace's (and its tree, for refs without a name). */
 export async function remoteFor(given: string | undefined, deps: Deps): Promise<{ url: string; tree?: string; token?: string }> {
@@ -66,7 +66,7 @@ export async function mount(opts: MountOptions, deps: Deps): Promise<{ handle: M
   const remote = await remoteFor(opts.remote, deps);
   const store = await openForReading(remote.url, remote.token);
   try {
-    const record = await resolveVersion(store, parseRef(opts.ref), remote.tree);
+    const record = await resolveVersion(store, parseRef(opts.ref), remote.tree, reporterOf(deps));
     const loader = new ObjectLoader(store);
     const view = new VersionView(loader, record);
     const handle = await mountView(view, opts.mountpoint, { onError: opts.onError });

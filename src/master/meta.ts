@@ -24,13 +24,15 @@ export class MasterMeta implements ObjectIndex {
     private readonly latest: Database<number, string>,
     private readonly complete: Database<boolean, Buffer>,
     private readonly queue: Database<number, [string, number]>,
+    private readonly settings: Database<string, string>,
+    private readonly peerRecords: Database<Buffer, [string, number]>,
   ) {}
 
   /** When set, every version recorded is queued for replication in the same transaction. */
   replicating = false;
 
   static open(dir: string): MasterMeta {
-    const root = open({ path: dir, maxDbs: 8 });
+    const root = open({ path: dir, maxDbs: 12 });
     return new MasterMeta(
       root,
       root.openDB<Buffer, Buffer>({ name: 'objects', keyEncoding: 'binary', encoding: 'binary' }),
@@ -39,6 +41,8 @@ export class MasterMeta implements ObjectIndex {
       root.openDB<number, string>({ name: 'latest' }),
       root.openDB<boolean, Buffer>({ name: 'complete', keyEncoding: 'binary' }),
       root.openDB<number, [string, number]>({ name: 'replication-queue' }),
+      root.openDB<string, string>({ name: 'settings' }),
+      root.openDB<Buffer, [string, number]>({ name: 'peer-versions', encoding: 'binary' }),
     );
   }
 
@@ -164,6 +168,38 @@ export class MasterMeta implements ObjectIndex {
     });
     await this.root.flushed;
     return outcome;
+  }
+
+  // ---- federation: this master's name, and the records of trees homed elsewhere, cached
+
+  /**
+   * This master's name in a federation, recorded on first use: trees homed here carry it, so
+   * it can never change. Returns the recorded name (`wanted` when there was none).
+   */
+  async claimName(wanted: string | undefined): Promise<string | undefined> {
+    const recorded = this.settings.get('name');
+    if (recorded || !wanted) return recorded;
+    await this.settings.put('name', wanted);
+    return wanted;
+  }
+
+  /** A record of a tree homed on another master, as that master sent it (verified by the caller). */
+  async cachePeerRecord(tree: string, version: number, bytes: Buffer): Promise<void> {
+    if (this.peerRecords.doesExist([tree, version])) return;
+    await this.peerRecords.put([tree, version], bytes);
+  }
+
+  /** Every cached record of a tree homed elsewhere, oldest first. */
+  listPeerRecords(tree: string): Array<{ version: number; bytes: Buffer }> {
+    const out: Array<{ version: number; bytes: Buffer }> = [];
+    for (const { key, value } of this.peerRecords.getRange({ start: [tree, 0], end: [tree, Number.MAX_SAFE_INTEGER] })) {
+      out.push({ version: key[1], bytes: value });
+    }
+    return out;
+  }
+
+  readPeerRecord(tree: string, version: number): Buffer | undefined {
+    return this.peerRecords.get([tree, version]);
   }
 
   // ---- the replication queue: versions recorded here and not yet known to be at the replica

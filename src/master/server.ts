@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { EltonError, EXIT, incomplete, notFound, usage } from '../errors.js';
 import { decodeObject, decodeObjectAsync, Kind } from '../object.js';
-import { isTreeName } from '../ref.js';
+import { homeOf, isTreeName } from '../ref.js';
 import { isId } from '../lib/hash.js';
 import { decodeTree } from '../tree.js';
 import { decodeVersion } from '../version.js';
@@ -21,10 +21,14 @@ import { pathSelected } from '../snapshot.js';
 import { FileStore, encodeStoreConfig } from '../store/file-store.js';
 import { defaultStoreConfig } from '../store/open.js';
 import type { VersionDraft } from '../store/store.js';
-import { API, decodeIds, encodeIds, framingOf, readPack, PackStreamWriter, PackFormatError, PACK_TYPES, PROTOCOL, PROTOCOL_HEADER, type PackFraming } from '../remote/wire.js';
+import {
+  API, decodeIds, encodeIds, framingOf, readPack, PackStreamWriter, PackFormatError, PACK_TYPES, PROTOCOL, PROTOCOL_HEADER,
+  MASTER_HEADER, PARTIAL_HEADER, STALE_HEADER, VIA_HEADER, type PackFraming,
+} from '../remote/wire.js';
 import { VERSION_HEADER } from '../remote/http-store.js';
 import { MasterMeta } from './meta.js';
 import { Replicator, type ReplicationEvent } from './replicator.js';
+import { Federation, loop, type PeerConfig, type PeerEvent } from './federation.js';
 import { closeGracefully, listen } from '../lib/http-server.js';
 import type { Grant, Scope, TokenTable } from './tokens.js';
 
@@ -39,6 +43,8 @@ export interface RequestLog {
   bytesOut: number;
   /** The token's name, or "-" when auth is off or no valid token was given. */
   who: string;
+  /** The peer master that sent the request (its X-Elton-Via), if one did. */
+  via?: string;
 }
 
 export interface MasterOptions {
@@ -51,10 +57,18 @@ export interface MasterOptions {
   onRequest?: (log: RequestLog) => void;
   /** A remote to copy every version to, in the background (docs/backup.md). */
   replicateTo?: { url: string; token?: string; onEvent?: (e: ReplicationEvent) => void };
+  /** This master's name in a federation (recorded in its data directory on first use; docs/federation.md). */
+  name?: string;
+  peers?: PeerConfig[];
+  /** How long an answer of a home to "@latest" is reused (default 2 s). */
+  latestTtlMs?: number;
+  onPeerEvent?: (e: PeerEvent) => void;
 }
 
 export interface Master {
   url: string;
+  /** The name recorded in its data directory, if it has one. */
+  name?: string;
   replication?: Replicator;
   close(): Promise<void>;
 }
@@ -65,6 +79,7 @@ const ID_LIST_LIMIT = 64 * 1024 * 1024;
 const STATUS: Record<string, number> = {
   E_USAGE: 400, E_BAD_REF: 400, E_AUTH: 401, E_FORBIDDEN: 403, E_NOT_FOUND: 404, E_CONFLICT: 409,
   E_TOO_LARGE: 413, E_CORRUPT: 422, E_INCOMPLETE: 422, E_DELTA_BASE: 422,
+  E_UNREACHABLE: 502, E_PEER: 502, E_LOOP: 508,
 };
 
 const tooLarge = (what: string) => new EltonError('E_TOO_LARGE', `${what} is over the master's limit`, EXIT.usage, 'send smaller requests');
@@ -82,6 +97,12 @@ async function body(req: IncomingMessage, limit: number): Promise<Buffer> {
     parts.push(part as Buffer);
   }
   return Buffer.concat(parts);
+}
+
+/** The peer master a request came from, if any (its name, from X-Elton-Via). */
+function viaOf(req: IncomingMessage): string | undefined {
+  const v = req.headers[VIA_HEADER];
+  return typeof v === 'string' && v ? v : undefined;
 }
 
 async function jsonBody<T>(req: IncomingMessage): Promise<T> {
@@ -114,12 +135,22 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
   const metaDir = join(opts.dataDir, 'meta');
   await fsp.mkdir(metaDir, { recursive: true });
   const meta = MasterMeta.open(metaDir);
+  const name = await meta.claimName(opts.name);
+  if (opts.name && name !== opts.name) {
+    await meta.close();
+    throw usage(`the data directory ${opts.dataDir} belongs to the master named "${name}", not "${opts.name}"`, 'a master\'s name never changes (its trees carry it): start it with its own name, or use another --data');
+  }
+  if (opts.peers?.length && !name) {
+    await meta.close();
+    throw usage('a master with peers needs a name', 'start it with --name NAME (lowercase letters, digits and "-"), once; it is recorded in the data directory');
+  }
   const store = await FileStore.create(storeDir, defaultStoreConfig(), meta);
   await meta.reindex(storeDir);
   await store.removeAbandonedTemps();
   const configBytes = encodeStoreConfig(store.config);
   const started = Date.now();
   const replication = opts.replicateTo ? new Replicator(meta, store, opts.replicateTo.url, opts.replicateTo.token, opts.replicateTo.onEvent) : undefined;
+  const federation = name ? new Federation(name, opts.peers ?? [], meta, store, opts.latestTtlMs ?? 2000, opts.onPeerEvent) : undefined;
 
   /** Walks the trees under `root` that are not yet proven complete: returns the objects they reach that are not held, and the trees walked. */
   async function checkComplete(root: string): Promise<{ missing: string[]; walked: string[] }> {
@@ -194,9 +225,10 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
   /** Clients of protocol 2 ask for the elton framing; older ones get ustar. */
   const framingFor = (req: IncomingMessage): PackFraming => ((req.headers.accept ?? '').includes(PACK_TYPES.elton) ? 'elton' : 'tar');
 
-  async function sendObjects(res: ServerResponse, ids: string[], framing: PackFraming): Promise<void> {
-    const absent = ids.filter((id) => !meta.has(id));
-    if (absent.length) throw notFound(`${absent.length} object(s) on the master`, 'push them from a workspace that has them', { missing: absent.slice(0, 100) });
+  async function sendObjects(res: ServerResponse, wanted: string[], framing: PackFraming, partial: boolean): Promise<void> {
+    const absent = wanted.filter((id) => !meta.has(id));
+    if (absent.length && !partial) throw notFound(`${absent.length} object(s) on the master`, 'push them from a workspace that has them', { missing: absent.slice(0, 100) });
+    const ids = absent.length ? wanted.filter((id) => meta.has(id)) : wanted;
     res.writeHead(200, { 'content-type': PACK_TYPES[framing] });
     const pack = new PackStreamWriter(res, framing);
     await store.readObjects(ids, (id, data) => pack.add(id, data));
@@ -260,15 +292,19 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
     const path = url.pathname;
     const method = req.method ?? 'GET';
     const need = (scope: Scope | 'any') => { const g = authorize(req, scope); if (g) setWho(g.name); };
+    const via = viaOf(req);
+    if (via !== undefined && via === name) throw loop(`a request from "${name}" came back to it`, 'two peers are configured with each other\'s URLs swapped, or a peer URL points at this master itself');
+    // Objects this master's nodes read may be held by a peer; a peer's own requests are answered from what is here.
+    const fetching = federation && via === undefined ? federation : undefined;
 
     if (method === 'GET' && path === `${API}/health`) {
-      return sendJson(res, 200, { ok: true, server: 'elton-master', protocol: PROTOCOL, uptimeSeconds: Math.round((Date.now() - started) / 1000), trees: meta.listTrees().length });
+      return sendJson(res, 200, { ok: true, server: 'elton-master', name: name ?? null, protocol: PROTOCOL, uptimeSeconds: Math.round((Date.now() - started) / 1000), trees: meta.listTrees().length });
     }
     if (method === 'GET' && path === `${API}/status`) {
       need('read');
       return sendJson(res, 200, {
-        server: 'elton-master', protocol: PROTOCOL, uptimeSeconds: Math.round((Date.now() - started) / 1000),
-        trees: meta.listTrees().length, replication: replication?.status() ?? null,
+        server: 'elton-master', name: name ?? null, protocol: PROTOCOL, uptimeSeconds: Math.round((Date.now() - started) / 1000),
+        trees: meta.listTrees().length, replication: replication?.status() ?? null, peers: federation?.status() ?? [],
       });
     }
     if (!path.startsWith(`${API}/`)) throw notFound(`${method} ${path}`, `the API lives under ${API}/`);
@@ -301,7 +337,10 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
     }
     if (method === 'POST' && path === `${API}/objects`) {
       need('read');
-      return sendObjects(res, [...new Set(decodeIds(await body(req, ID_LIST_LIMIT)))], framingFor(req));
+      const ids = [...new Set(decodeIds(await body(req, ID_LIST_LIMIT)))];
+      const partial = req.headers[PARTIAL_HEADER] === '1';
+      if (fetching && !partial) await fetching.ensureHeld(ids);
+      return sendObjects(res, ids, framingFor(req), partial);
     }
     if (method === 'GET' && parts[0] === 'objects' && parts.length === 2) {
       need('read');
@@ -313,6 +352,7 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
         res.writeHead(304, headers);
         return void res.end();
       }
+      if (fetching) await fetching.ensureHeld([id]);
       if (!meta.has(id)) throw notFound(`object ${id}`);
       let data: Buffer | undefined;
       await store.readObjects([id], (_, d) => { data = d; });
@@ -323,6 +363,9 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
       need('read');
       const q = await jsonBody<{ roots: Array<{ id: string; path: string }>; prefixes: string[] | null }>(req);
       if (!Array.isArray(q.roots)) throw usage('roots must be a list');
+      const prefixes = Array.isArray(q.prefixes) ? q.prefixes.map(String) : undefined;
+      for (const r of q.roots) if (!isId(r?.id) || typeof r.path !== 'string') throw usage('bad tree root');
+      if (fetching) await fetching.ensureTrees(q.roots, prefixes);
       return sendTrees(res, q.roots, Array.isArray(q.prefixes) ? q.prefixes.map(String) : undefined, framingFor(req));
     }
     if (parts[0] === 'trees') {
@@ -332,15 +375,26 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
       }
       const tree = parts[1] ?? '';
       if (!isTreeName(tree)) throw usage(`"${tree.slice(0, 100)}" is not a tree name`);
+      // A copied version (PUT) is recorded here whatever its home: backups and replicas hold whole trees.
+      const home = method === 'PUT' ? undefined : federation?.homePeer(tree, via);
       if (parts[2] === 'versions' && parts.length === 3) {
         if (method === 'GET') {
           need('read');
-          return sendJson(res, 200, { tree, versions: meta.listVersionBytes(tree).map((v) => ({ version: v.version, record: v.bytes.toString('base64') })) });
+          const versions = home ? await federation!.list(home, tree) : meta.listVersionBytes(tree);
+          return sendJson(res, 200, { tree, versions: versions.map((v) => ({ version: v.version, record: v.bytes.toString('base64') })) });
         }
         if (method === 'POST') {
           need('write');
           const q = await jsonBody<{ draft: unknown; force?: unknown }>(req);
           const draft = checkDraft(tree, q.draft);
+          if (home) {
+            const { record, bytes } = await federation!.forwardIssue(home, draft, q.force === true);
+            return sendRecord(res, 201, record.version, bytes, true);
+          }
+          const owner = homeOf(tree);
+          if (owner !== undefined && owner !== name) {
+            throw usage(`${tree} belongs to the master named "${owner}"${name ? `, not to "${name}"` : ''}: only its home issues its versions`, `commit through "${owner}", or through a master that has it as a peer (docs/federation.md)`);
+          }
           const { missing, walked } = await checkComplete(draft.root);
           if (missing.length) throw incomplete('the master', 'this version', missing);
           const { record, bytes } = await meta.issue(draft, q.force === true, walked);
@@ -369,8 +423,15 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
       if (method === 'GET' && parts[2] === 'versions' && parts.length === 4) {
         need('read');
         const latest = parts[3] === 'latest';
+        if (home && latest) {
+          const r = await federation!.latestRecord(home, tree);
+          if (!r) throw notFound(`tree "${tree}"`);
+          if (r.stale) res.setHeader(STALE_HEADER, r.stale);
+          return sendRecord(res, 200, r.version, r.bytes, false);
+        }
         const v = latest ? meta.latestVersion(tree) : /^[1-9][0-9]{0,14}$/.test(parts[3]) ? Number(parts[3]) : NaN;
         if (Number.isNaN(v)) throw usage(`"${parts[3].slice(0, 20)}" is not a version`);
+        if (home) return sendRecord(res, 200, v, await federation!.record(home, tree, v), true);
         const bytes = v ? meta.readVersionBytes(tree, v) : undefined;
         if (!bytes) throw notFound(latest ? `tree "${tree}"` : `version ${tree}@${v}`);
         return sendRecord(res, 200, v, bytes, !latest);
@@ -387,14 +448,17 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
     const socket = req.socket as Socket;
     let who = '-';
     res.setHeader(PROTOCOL_HEADER, String(PROTOCOL));
+    if (name) res.setHeader(MASTER_HEADER, name);
+    const via = viaOf(req);
     res.once('close', () => {
       const last = counted.get(socket) ?? { read: 0, written: 0 };
       const now = { read: socket.bytesRead, written: socket.bytesWritten };
       counted.set(socket, now);
+      if (via) federation?.countInbound(via, now.read - last.read, now.written - last.written);
       opts.onRequest?.({
         time: new Date().toISOString(), client: socket.remoteAddress ?? '-', method: req.method ?? '-', path: (req.url ?? '').split('?')[0].slice(0, 200),
         status: res.headersSent ? res.statusCode : 0, ms: Number(process.hrtime.bigint() - t0) / 1e6,
-        bytesIn: now.read - last.read, bytesOut: now.written - last.written, who,
+        bytesIn: now.read - last.read, bytesOut: now.written - last.written, who, via,
       });
     });
     route(req, res, (name) => { who = name; }).catch((err) => {
@@ -420,10 +484,12 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
   let closing: Promise<void> | undefined;
   return {
     url,
+    name,
     replication,
     close: () => closing ??= (async () => {
       await closeGracefully(server, 10_000);
       await replication?.close();
+      await federation?.close();
       await store.close();
       await meta.close();
     })(),

@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import type { IncomingMessage, ClientRequest } from 'node:http';
 import type { Socket } from 'node:net';
-import { authError, EltonError, ioError, remoteError, unreachable } from '../errors.js';
+import { authError, EltonError, EXIT, ioError, remoteError, unreachable } from '../errors.js';
+import { MASTER_HEADER } from './wire.js';
 import { noTransfer, type Transfer } from '../store/store.js';
 
 export interface HttpClientOptions {
@@ -14,6 +15,10 @@ export interface HttpClientOptions {
   token?: string;
   /** PEM file of extra certificate authorities to trust (ELTON_CA_FILE). */
   caFile?: string;
+  /** Sent with every request (a master forwarding to a peer names itself in X-Elton-Via). */
+  headers?: Record<string, string>;
+  /** The name the server must answer with in X-Elton-Master (a peer is checked to be who it was configured as). */
+  expectName?: string;
 }
 
 export interface RequestSpec {
@@ -27,6 +32,7 @@ export interface RequestSpec {
   stream?: (req: ClientRequest) => Promise<void>;
   /** Statuses returned to the caller instead of thrown (e.g. 404 for "no version yet"). */
   allow?: number[];
+  headers?: Record<string, string>;
 }
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
@@ -67,7 +73,7 @@ export class HttpClient {
   /** Sends one request and returns the response, its body not yet read. Errors are EltonErrors. */
   async request(spec: RequestSpec): Promise<IncomingMessage> {
     const url = new URL(spec.path, this.base);
-    const headers: Record<string, string> = { 'user-agent': 'elton' };
+    const headers: Record<string, string> = { 'user-agent': 'elton', ...this.opts.headers, ...spec.headers };
     if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
     if (spec.contentType) headers['content-type'] = spec.contentType;
     if (spec.accept) headers.accept = spec.accept;
@@ -95,6 +101,12 @@ export class HttpClient {
       }
       const res = await response;
       this.serverProtocol = Number(res.headers['x-elton-protocol']) || 1;
+      if (this.opts.expectName !== undefined && res.headers[MASTER_HEADER] !== this.opts.expectName) {
+        res.resume();
+        const said = res.headers[MASTER_HEADER];
+        throw new EltonError('E_PEER', `the peer configured as "${this.opts.expectName}" at ${this.url} is ${said ? `the master named "${said}"` : 'not a named elton master'}`, EXIT.remote,
+          'fix the peer\'s URL in --peer or the peers file: each peer must be the master of that name (docs/federation.md)', { peer: this.opts.expectName, answered: said ?? null });
+      }
       if (res.statusCode! >= 400 && !spec.allow?.includes(res.statusCode!)) throw await this.errorFrom(res, spec);
       return res;
     } catch (err) {

@@ -13,7 +13,7 @@ import type { CopiedContents, ObjectSource, PutOutcome, Remote, StoreConfig, Ver
 import { splitForStreams } from './streams.js';
 import { decodeVersion, encodeVersion, type VersionRecord } from '../version.js';
 import { HttpClient, readBody, type HttpClientOptions } from './http-client.js';
-import { API, encodeIds, decodeIds, framingOf, readPack, PackStreamWriter, PackFormatError, PACK_TYPES } from './wire.js';
+import { API, encodeIds, decodeIds, framingOf, readPack, PackStreamWriter, PackFormatError, PACK_TYPES, PARTIAL_HEADER, STALE_HEADER } from './wire.js';
 
 const treePath = (tree: string) => `${API}/trees/${encodeURIComponent(tree)}`;
 
@@ -125,13 +125,23 @@ export class HttpStore implements Remote {
     await this.receive({ method: 'POST', path: `${API}/objects`, body: encodeIds(wanted), contentType: 'application/octet-stream' }, wanted, onObject);
   }
 
+  /** One request: the objects the master holds among `ids` (it leaves out the rest); returns the ids received. */
+  async readAvailable(ids: string[], onObject: (id: string, data: Buffer) => void | Promise<void>): Promise<Set<string>> {
+    const wanted = new Set(ids);
+    const got = new Set<string>();
+    if (!wanted.size) return got;
+    const spec = { method: 'POST' as const, path: `${API}/objects`, body: encodeIds(wanted), contentType: 'application/octet-stream', headers: { [PARTIAL_HEADER]: '1' } };
+    await this.receive(spec, wanted, async (id, data) => { got.add(id); await onObject(id, data); }, true);
+    return got;
+  }
+
   /** The tree objects beneath each root (at its path), along the selected paths, in one request. */
   async readTrees(roots: Array<{ id: string; path: string }>, prefixes: string[] | undefined, onObject: (id: string, data: Buffer) => void | Promise<void>): Promise<void> {
     const body = Buffer.from(JSON.stringify({ roots, prefixes: prefixes ?? null }));
     await this.receive({ method: 'POST', path: `${API}/trees-closure`, body, contentType: 'application/json' }, undefined, onObject);
   }
 
-  private async receive(spec: Parameters<HttpClient['request']>[0], wanted: Set<string> | undefined, onObject: (id: string, data: Buffer) => void | Promise<void>): Promise<void> {
+  private async receive(spec: Parameters<HttpClient['request']>[0], wanted: Set<string> | undefined, onObject: (id: string, data: Buffer) => void | Promise<void>, partial = false): Promise<void> {
     const res = await this.client.request({ ...spec, accept: `${PACK_TYPES.elton}, ${PACK_TYPES.tar}` });
     const seen = new Set<string>();
     try {
@@ -146,7 +156,7 @@ export class HttpStore implements Remote {
       if (err instanceof PackFormatError) throw remoteError(`${this.url} sent a bad pack: ${err.message}`);
       throw this.client.translate(err);
     }
-    if (wanted && seen.size !== wanted.size) {
+    if (wanted && !partial && seen.size !== wanted.size) {
       const absent = [...wanted].filter((id) => !seen.has(id));
       throw notFound(`object ${absent[0]}${absent.length > 1 ? ` and ${absent.length - 1} more` : ''} on ${this.url}`, 'the master lacks data of this version; push it again from a workspace that has it', { object: absent[0] });
     }
@@ -165,8 +175,16 @@ export class HttpStore implements Remote {
   async latestVersion(tree: string): Promise<number> {
     const res = await this.client.fetch({ method: 'GET', path: `${treePath(tree)}/versions/latest`, allow: [404] });
     if (res.status === 404) return 0;
+    const stale = res.headers[STALE_HEADER];
+    if (typeof stale === 'string') this.stale.set(tree, stale);
     return this.remember(decodeVersion(res.body, tree, versionHeader(res.headers))).version;
   }
+
+  /**
+   * Trees whose @latest came from a master's cache because their home could not be asked
+   * (federation), with the master's explanation: what a command warns about.
+   */
+  readonly stale = new Map<string, string>();
 
   async readVersion(tree: string, version: number): Promise<VersionRecord> {
     const known = this.records.get(`${tree}@${version}`);

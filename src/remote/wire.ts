@@ -59,6 +59,14 @@ export const framingOf = (contentType: string | undefined): PackFraming => (cont
 /** The master protocol version this side speaks; protocol 2 adds the elton framing. */
 export const PROTOCOL = 2;
 export const PROTOCOL_HEADER = 'x-elton-protocol';
+/** Federation (docs/federation.md): a named master says its name on every answer... */
+export const MASTER_HEADER = 'x-elton-master';
+/** ...and names itself in this header on every request it sends a peer, which never forwards such a request again. */
+export const VIA_HEADER = 'x-elton-via';
+/** On a @latest answer: the home could not be asked, so this is the newest version the answering master knows. */
+export const STALE_HEADER = 'x-elton-stale';
+/** On POST /v1/objects: send the objects held and leave out the rest, instead of refusing the request. */
+export const PARTIAL_HEADER = 'x-elton-partial';
 
 const ELTP_MAGIC = Buffer.from([0x45, 0x4c, 0x54, 0x50, 1, 0, 0, 0]);
 const ENTRY_END = 0;

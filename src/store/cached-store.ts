@@ -200,6 +200,7 @@ export class CachedStore implements Store {
   async listTrees(): Promise<string[]> { return this.remote.listTrees(); }
   async listVersions(tree: string): Promise<number[]> { return this.remote.listVersions(tree); }
   async latestVersion(tree: string): Promise<number> { return this.remote.latestVersion(tree); }
+  staleLatest(tree: string): string | undefined { return this.remote.stale?.get(tree); }
 
   /** Version records are immutable: once read, they are kept in the cache's versions/. */
   async readVersion(tree: string, version: number): Promise<VersionRecord> {

@@ -66,6 +66,8 @@ export interface Store {
   listVersions(tree: string): Promise<number[]>;
   /** 0 when the tree has no version yet. */
   latestVersion(tree: string): Promise<number>;
+  /** Why the last `latestVersion(tree)` may be behind (a master answered from its cache; docs/federation.md), if it may be. */
+  staleLatest?(tree: string): string | undefined;
   readVersion(tree: string, version: number): Promise<VersionRecord>;
   /**
    * Issues tree@(latest + 1) for `draft`. A draft whose parent is no longer the latest version
@@ -152,6 +154,8 @@ export interface Remote {
   listTrees(): Promise<string[]>;
   listVersions(tree: string): Promise<number[]>;
   latestVersion(tree: string): Promise<number>;
+  /** See Store.staleLatest. */
+  readonly stale?: ReadonlyMap<string, string>;
   readVersion(tree: string, version: number): Promise<VersionRecord>;
   /** As Store.issueVersion, once every object of the draft has been sent. */
   issueVersion(draft: VersionDraft, force: boolean, contents: VersionContents): Promise<VersionRecord>;

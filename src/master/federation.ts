@@ -1,0 +1,413 @@
+// Federation (docs/federation.md): this master's peers, and what it does for trees homed on them.
+//
+// A tree's home is in its name ("data~tokyo"). For a tree homed on a peer, this master asks the
+// home for version records (pinned ones are kept forever; @latest is asked again after a short
+// time), forwards commits to it after sending it the objects it lacks, and fetches the objects
+// and trees its nodes read from whichever peer holds them, keeping a copy. Every record and object
+// a peer sends is verified before it is kept. Requests cross at most one master-to-master hop: a
+// request from a peer (it carries X-Elton-Via) is answered from this master's own data, never
+// forwarded again, so a misconfiguration cannot make requests go round in a loop.
+
+import { EltonError, EXIT, hasCode, incomplete, notFound, unreachable, usage } from '../errors.js';
+import { decodeObjectAsync, decodeObject, Kind } from '../object.js';
+import { homeOf } from '../ref.js';
+import { decodeTree } from '../tree.js';
+import { decodeVersion, encodeVersion, type VersionRecord } from '../version.js';
+import { diffTrees, pathSelected, type TreeDiff } from '../snapshot.js';
+import { HttpStore } from '../remote/http-store.js';
+import { VIA_HEADER } from '../remote/wire.js';
+import type { FileStore } from '../store/file-store.js';
+import type { Transfer, VersionDraft } from '../store/store.js';
+import type { MasterMeta } from './meta.js';
+
+export interface PeerConfig {
+  name: string;
+  url: string;
+  /** Bearer token this master presents to the peer. */
+  token?: string;
+  /** PEM file of extra CAs to trust for this peer. */
+  caFile?: string;
+}
+
+export interface PeerStatus {
+  name: string;
+  url: string;
+  /** Requests this master sent the peer, and their bytes (headers included). */
+  out: Transfer;
+  /** Requests the peer sent this master, and their bytes. */
+  in: { requests: number; bytesIn: number; bytesOut: number };
+  /** Objects fetched from the peer and kept here. */
+  objectsFetched: number;
+  /** Objects sent to the peer (for commits forwarded to it). */
+  objectsSent: number;
+  /** Commits forwarded to the peer, as their home. */
+  versionsForwarded: number;
+  /** Records or objects from the peer that failed verification, and were not kept. */
+  rejected: number;
+  lastError: { time: string; code: string; message: string } | null;
+}
+
+export type PeerEvent = { type: 'peer-error'; peer: string; code: string; message: string };
+
+/** A loop between peers, or a request a peer should not have forwarded here. */
+export const loop = (message: string, hint: string) => new EltonError('E_LOOP', message, EXIT.remote, hint);
+
+class Peer {
+  readonly store: HttpStore;
+  readonly in = { requests: 0, bytesIn: 0, bytesOut: 0 };
+  objectsFetched = 0;
+  objectsSent = 0;
+  versionsForwarded = 0;
+  rejected = 0;
+  lastError: PeerStatus['lastError'] = null;
+
+  constructor(readonly config: PeerConfig, self: string, storeConfig: FileStore['config']) {
+    this.store = HttpStore.withConfig(config.url, {
+      token: config.token, caFile: config.caFile, headers: { [VIA_HEADER]: self }, expectName: config.name,
+    }, storeConfig);
+  }
+
+  get name(): string { return this.config.name; }
+}
+
+interface Latest { version: number; at: number }
+
+export class Federation {
+  private readonly peers = new Map<string, Peer>();
+  /** When @latest of a tree homed elsewhere was last asked of its home, and the answer. */
+  private readonly latest = new Map<string, Latest>();
+  private readonly latestInFlight = new Map<string, Promise<Latest>>();
+  /** Objects being fetched from peers, so that concurrent readers wait for one fetch. */
+  private readonly fetching = new Map<string, Promise<void>>();
+
+  constructor(
+    readonly name: string,
+    peers: PeerConfig[],
+    private readonly meta: MasterMeta,
+    private readonly store: FileStore,
+    private readonly latestTtlMs: number,
+    private readonly onEvent: (e: PeerEvent) => void = () => {},
+  ) {
+    for (const p of peers) {
+      if (p.name === name) throw usage(`peer "${p.name}" has this master's own name`, 'each master of a federation needs its own name');
+      if (this.peers.has(p.name)) throw usage(`peer "${p.name}" is configured twice`);
+      this.peers.set(p.name, new Peer(p, name, store.config));
+    }
+  }
+
+  /**
+   * The peer that is home of `tree`, or undefined when this master is (or the name is local).
+   * `via` is the peer a request came from: such a request is never forwarded again.
+   */
+  homePeer(tree: string, via: string | undefined): Peer | undefined {
+    const home = homeOf(tree);
+    if (home === undefined || home === this.name) return undefined;
+    if (via !== undefined) {
+      throw loop(`${tree} belongs to master "${home}", not to "${this.name}", yet peer "${via}" forwarded a request for it here`,
+        `check peer "${via}"'s configuration: its --peer ${home}=URL must point at the master named ${home}, not at ${this.name}`);
+    }
+    const peer = this.peers.get(home);
+    // A copy of the tree held here (a backup, a replica) is read as a local tree.
+    if (!peer && this.meta.latestVersion(tree)) return undefined;
+    if (!peer) throw notFound(`master "${home}", the home of ${tree}, among the peers of ${this.name}`, `add it: elton master --peer ${home}=URL (docs/federation.md)`);
+    return peer;
+  }
+
+  /** Counts a request a peer sent here. */
+  countInbound(via: string, bytesIn: number, bytesOut: number): void {
+    const peer = this.peers.get(via);
+    if (!peer) return;
+    peer.in.requests++;
+    peer.in.bytesIn += bytesIn;
+    peer.in.bytesOut += bytesOut;
+  }
+
+  status(): PeerStatus[] {
+    return [...this.peers.values()].map((p) => ({
+      name: p.name, url: p.store.url, out: { ...p.store.transfer }, in: { ...p.in },
+      objectsFetched: p.objectsFetched, objectsSent: p.objectsSent, versionsForwarded: p.versionsForwarded, rejected: p.rejected, lastError: p.lastError,
+    }));
+  }
+
+  /** Records a peer's failure for the status and the log, and returns the error to throw. */
+  private failed(peer: Peer, err: unknown): unknown {
+    if (err instanceof EltonError) {
+      peer.lastError = { time: new Date().toISOString(), code: err.code, message: err.message };
+      this.onEvent({ type: 'peer-error', peer: peer.name, code: err.code, message: err.message });
+      if (err.code === 'E_UNREACHABLE') {
+        return unreachable(peer.store.url, `the master "${peer.name}" cannot be reached from "${this.name}"`, err,
+          `that the master "${peer.name}" is running and that --peer ${peer.name}=URL on "${this.name}" is right`);
+      }
+    }
+    return err;
+  }
+
+  private rejected(peer: Peer, what: string, err: unknown): EltonError {
+    peer.rejected++;
+    const e = new EltonError('E_CORRUPT', `peer "${peer.name}" sent ${what} that does not verify (${err instanceof Error ? err.message : err}); it was rejected`, EXIT.corrupt,
+      `the peer's copy is damaged: run \`elton verify ${peer.store.url}\``, { peer: peer.name });
+    this.failed(peer, e);
+    return e;
+  }
+
+  // ---- version records of trees homed on a peer
+
+  /** A verified record from the home, kept here forever (records are immutable). */
+  private async keep(peer: Peer, record: VersionRecord): Promise<Buffer> {
+    const bytes = encodeVersion(record);
+    await this.meta.cachePeerRecord(record.tree, record.version, bytes);
+    return bytes;
+  }
+
+  private async fromHome<T>(peer: Peer, what: string, ask: () => Promise<T>): Promise<T> {
+    try {
+      return await ask();
+    } catch (err) {
+      if (hasCode(err, 'E_CORRUPT')) throw this.rejected(peer, what, err);
+      throw this.failed(peer, err);
+    }
+  }
+
+  /** tree@version: from this master if held (cached or copied here), else from the home. */
+  async record(peer: Peer, tree: string, version: number): Promise<Buffer> {
+    const held = this.meta.readVersionBytes(tree, version) ?? this.meta.readPeerRecord(tree, version);
+    if (held) return held;
+    const record = await this.fromHome(peer, `${tree}@${version}`, () => peer.store.readVersion(tree, version));
+    return this.keep(peer, record);
+  }
+
+  /**
+   * @latest, asked of the home at most once per TTL. When the home cannot be reached, the newest
+   * version known here is returned with `stale` saying why; without any, the failure is thrown.
+   */
+  async latestRecord(peer: Peer, tree: string): Promise<{ version: number; bytes: Buffer; stale?: string } | undefined> {
+    const known = this.latest.get(tree);
+    let latest: Latest;
+    if (known && Date.now() - known.at < this.latestTtlMs) {
+      latest = known;
+    } else {
+      let asking = this.latestInFlight.get(tree);
+      if (!asking) {
+        asking = this.fromHome(peer, `${tree}@latest`, async () => {
+          const version = await peer.store.latestVersion(tree);
+          if (version) await this.keep(peer, await peer.store.readVersion(tree, version));
+          return { version, at: Date.now() };
+        }).finally(() => this.latestInFlight.delete(tree));
+        this.latestInFlight.set(tree, asking);
+      }
+      try {
+        latest = await asking;
+        this.latest.set(tree, latest);
+      } catch (err) {
+        if (!hasCode(err, 'E_UNREACHABLE')) throw err;
+        const newest = this.newestHeld(tree);
+        if (!newest) throw err;
+        return { ...newest, stale: `the home of ${tree}, master "${peer.name}", could not be reached from "${this.name}"; @latest is the newest version "${this.name}" knows, @${newest.version}` };
+      }
+    }
+    if (!latest.version) return undefined;
+    return { version: latest.version, bytes: await this.record(peer, tree, latest.version) };
+  }
+
+  private newestHeld(tree: string): { version: number; bytes: Buffer } | undefined {
+    const all = [...this.meta.listVersionBytes(tree), ...this.meta.listPeerRecords(tree)];
+    return all.reduce<{ version: number; bytes: Buffer } | undefined>((m, r) => (!m || r.version > m.version ? r : m), undefined);
+  }
+
+  /** Every record of the tree, from the home (and kept); when the home cannot be reached, those held here. */
+  async list(peer: Peer, tree: string): Promise<Array<{ version: number; bytes: Buffer }>> {
+    try {
+      const versions = await this.fromHome(peer, `the versions of ${tree}`, () => peer.store.listVersions(tree));
+      const out: Array<{ version: number; bytes: Buffer }> = [];
+      for (const v of versions) out.push({ version: v, bytes: await this.keep(peer, await peer.store.readVersion(tree, v)) });
+      if (out.length) this.latest.set(tree, { version: out[out.length - 1].version, at: Date.now() });
+      return out;
+    } catch (err) {
+      if (!hasCode(err, 'E_UNREACHABLE')) throw err;
+      const byVersion = new Map<number, Buffer>();
+      for (const r of [...this.meta.listPeerRecords(tree), ...this.meta.listVersionBytes(tree)]) byVersion.set(r.version, r.bytes);
+      if (!byVersion.size) throw err;
+      return [...byVersion].sort((a, b) => a[0] - b[0]).map(([version, bytes]) => ({ version, bytes }));
+    }
+  }
+
+  // ---- commits to trees homed on a peer
+
+  /**
+   * Has the home issue a version for `draft`: first sends the home, in one pack, the objects it
+   * lacks among those this master holds beyond the parent version, then asks for the version.
+   */
+  async forwardIssue(peer: Peer, draft: VersionDraft, force: boolean): Promise<{ record: VersionRecord; bytes: Buffer }> {
+    const diff = await this.beyondParent(peer, draft);
+    const candidates = diff ? [...diff.out] : await this.reachableHere(draft.root);
+    try {
+      const wanted = await peer.store.missing(candidates);
+      const notHere = [...wanted].filter((id) => !this.meta.has(id));
+      if (notHere.length) throw incomplete('the master', `this version of ${draft.tree} (neither "${this.name}" nor its home "${peer.name}" holds them)`, notHere);
+      if (wanted.size) {
+        await peer.store.send([...wanted], {
+          locate: (id) => this.store.locate(id),
+          readObjects: (ids, onObject) => this.store.readObjects(ids, onObject),
+          similar: (id) => diff?.similar.get(id),
+        });
+        peer.objectsSent += wanted.size;
+      }
+      const record = await peer.store.issueVersion(draft, force);
+      peer.versionsForwarded++;
+      const bytes = await this.keep(peer, record);
+      this.latest.set(draft.tree, { version: record.version, at: Date.now() });
+      return { record, bytes };
+    } catch (err) {
+      if (hasCode(err, 'E_INCOMPLETE') || hasCode(err, 'E_CONFLICT')) throw err;
+      throw this.failed(peer, err);
+    }
+  }
+
+  /** What the draft reaches beyond its parent at the same paths, from this master's own trees; undefined if it lacks them. */
+  private async beyondParent(peer: Peer, draft: VersionDraft): Promise<TreeDiff | undefined> {
+    if (draft.parent === null) return undefined;
+    const parent = decodeVersion(await this.record(peer, draft.tree, draft.parent), draft.tree, draft.parent);
+    const diff: TreeDiff = { out: new Set(), treeIds: new Set(), plainSizes: new Map(), similar: new Map() };
+    try {
+      await diffTrees(this.store, draft.root, parent.root, diff);
+      return diff;
+    } catch (err) {
+      if (!hasCode(err, 'E_NOT_FOUND')) throw err;
+      return undefined;
+    }
+  }
+
+  /** Every object under `root` held here, and the ids of the subtrees not held here (the home may hold them). */
+  private async reachableHere(root: string): Promise<string[]> {
+    const out = new Set<string>();
+    let level = [root];
+    while (level.length) {
+      const next: string[] = [];
+      for (const id of level) out.add(id);
+      await this.store.readObjects(level.filter((id) => this.meta.has(id)), (id, data) => {
+        for (const e of decodeTree(decodeObject(data, `tree ${id}`, id).plain, id).entries) {
+          if (e.type === 'dir') { if (!out.has(e.tree)) next.push(e.tree); }
+          else if (e.type === 'file') for (const c of e.chunks) out.add(c.id);
+        }
+      });
+      level = [...new Set(next)];
+    }
+    return [...out];
+  }
+
+  // ---- objects this master's nodes read, held by peers
+
+  /**
+   * Makes every id held here, fetching the absent ones from the peers (in the order configured,
+   * each asked only for what is still absent) and keeping them. Throws not-found for ids no peer
+   * holds, or the rejection of an object a peer sent damaged.
+   */
+  async ensureHeld(ids: Iterable<string>): Promise<void> {
+    const waits: Promise<void>[] = [];
+    const absent: string[] = [];
+    for (const id of new Set(ids)) {
+      if (this.meta.has(id)) continue;
+      const inFlight = this.fetching.get(id);
+      if (inFlight) waits.push(inFlight);
+      else absent.push(id);
+    }
+    if (absent.length) {
+      const fetch = this.fetch(absent);
+      const settled = fetch.catch(() => {});
+      for (const id of absent) this.fetching.set(id, settled);
+      void settled.finally(() => { for (const id of absent) this.fetching.delete(id); });
+      waits.push(fetch);
+    }
+    await Promise.all(waits);
+    const still = [...new Set(ids)].filter((id) => !this.meta.has(id));
+    if (still.length) throw notFound(`object ${still[0]}${still.length > 1 ? ` and ${still.length - 1} more` : ''} on "${this.name}" or its peers`, 'the data of this version is not at any master reachable from here', { object: still[0] });
+  }
+
+  private async fetch(ids: string[]): Promise<void> {
+    let wanted = ids;
+    let firstFailure: unknown;
+    for (const peer of this.peers.values()) {
+      if (!wanted.length) break;
+      try {
+        const got = await this.fetchFrom(peer, (onObject) => peer.store.readAvailable(wanted, onObject));
+        wanted = wanted.filter((id) => !got.has(id));
+      } catch (err) {
+        firstFailure ??= err;
+      }
+    }
+    if (wanted.length && firstFailure) throw firstFailure;
+  }
+
+  /** Runs one fetch from `peer`, verifying every object before keeping it; returns the ids kept. */
+  private async fetchFrom(peer: Peer, request: (onObject: (id: string, data: Buffer) => Promise<void>) => Promise<unknown>): Promise<Set<string>> {
+    const writer = this.store.writer();
+    const kept = new Set<string>();
+    let bad: EltonError | undefined;
+    try {
+      await request(async (id, data) => {
+        try {
+          const { kind } = data.length >= 64 * 1024 ? await decodeObjectAsync(data, `object ${id}`, id) : decodeObject(data, `object ${id}`, id);
+          if (kind !== Kind.chunk && kind !== Kind.tree) throw new Error('not a chunk or a tree');
+        } catch (err) {
+          bad ??= this.rejected(peer, `object ${id}`, err);
+          return;
+        }
+        if (kept.has(id) || this.meta.has(id)) return;
+        kept.add(id);
+        await writer.add(id, data);
+      });
+    } catch (err) {
+      await writer.finish();
+      throw this.failed(peer, err);
+    }
+    await writer.finish();
+    peer.objectsFetched += kept.size;
+    if (bad) throw bad;
+    return kept;
+  }
+
+  /**
+   * Makes held every tree under these roots (along the selected paths) that a closure walk
+   * reaches: the trees absent at one depth are fetched with everything beneath them, in one
+   * request to a peer, so a cold walk costs one round trip between masters.
+   */
+  async ensureTrees(roots: Array<{ id: string; path: string }>, prefixes: string[] | undefined): Promise<void> {
+    let level = roots;
+    while (level.length) {
+      const absent = level.filter((r) => !this.meta.has(r.id));
+      if (absent.length) await this.fetchTrees(absent, prefixes);
+      const next: Array<{ id: string; path: string }> = [];
+      const paths = new Map<string, string[]>();
+      for (const r of level) paths.set(r.id, [...(paths.get(r.id) ?? []), r.path]);
+      await this.store.readObjects(paths.keys(), (id, data) => {
+        for (const e of decodeTree(decodeObject(data, `tree ${id}`, id).plain, id).entries) {
+          if (e.type !== 'dir') continue;
+          for (const dir of paths.get(id)!) {
+            const path = dir ? `${dir}/${e.name}` : e.name;
+            if (pathSelected(path, prefixes)) next.push({ id: e.tree, path });
+          }
+        }
+      });
+      level = next;
+    }
+  }
+
+  private async fetchTrees(roots: Array<{ id: string; path: string }>, prefixes: string[] | undefined): Promise<void> {
+    let firstFailure: unknown;
+    for (const peer of this.peers.values()) {
+      const wanted = roots.filter((r) => !this.meta.has(r.id));
+      if (!wanted.length) return;
+      try {
+        await this.fetchFrom(peer, (onObject) => peer.store.readTrees(wanted, prefixes, onObject));
+      } catch (err) {
+        // A peer that lacks a root answers not-found: the next peer may hold it.
+        firstFailure ??= err;
+      }
+    }
+    if (roots.some((r) => !this.meta.has(r.id)) && firstFailure) throw firstFailure;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.peers.values()].map((p) => p.store.close()));
+  }
+}
