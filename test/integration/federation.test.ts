@@ -1,0 +1,278 @@
+// Federation: masters of two clusters, each tree homed on one of them (docs/federation.md). Real
+// master processes on ephemeral ports; every master-to-master byte crosses a WAN proxy, whose
+// counters say what crossed.
+
+import { strict as assert } from 'node:assert';
+import net from 'node:net';
+import http from 'node:http';
+import { readdirSync, readFileSync, writeFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { pseudoRandom, tempDir, writeTree } from '../helpers.js';
+import { assertJsonError, assertSameTree, eltonAsync, ok, snapshotTree, writeRandomTree } from '../e2e/util.js';
+import { startMasterProcess, type MasterProcess } from './master-util.js';
+import { startWanProxy, type WanProxy } from '../support/wan-proxy.js';
+
+interface PeerStatus { name: string; out: { requests: number; bytesUp: number; bytesDown: number }; in: { requests: number }; objectsFetched: number; objectsSent: number; versionsForwarded: number; rejected: number; lastError: { code: string; message: string } | null }
+interface Status { name: string | null; peers: PeerStatus[] }
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+describe('integration: federation of masters', function () {
+  this.timeout(180000);
+  const started: MasterProcess[] = [];
+  const proxies: WanProxy[] = [];
+  after(async () => {
+    for (const m of started) await m.stop('SIGKILL');
+    for (const p of proxies) await p.close();
+  });
+
+  /** Two masters, alpha and beta, each reaching the other only through a WAN proxy. */
+  async function pair(extra: { alpha?: string[]; beta?: string[] } = {}) {
+    const [portA, portB] = [await freePort(), await freePort()];
+    const toA = await startWanProxy({ host: '127.0.0.1', port: portA }, { rttMs: 20 });
+    const toB = await startWanProxy({ host: '127.0.0.1', port: portB }, { rttMs: 20 });
+    proxies.push(toA, toB);
+    const dataA = join(tempDir('elton-alpha-'), 'data');
+    const dataB = join(tempDir('elton-beta-'), 'data');
+    const argsA = ['--name', 'alpha', '--peer', `beta=${toB.url()}`, ...(extra.alpha ?? [])];
+    const argsB = ['--name', 'beta', '--peer', `alpha=${toA.url()}`, '--latest-ttl', '60', ...(extra.beta ?? [])];
+    const A = await startMasterProcess(argsA, dataA, `127.0.0.1:${portA}`);
+    const B = await startMasterProcess(argsB, dataB, `127.0.0.1:${portB}`);
+    started.push(A, B);
+    const wan = () => ({ up: toA.stats.bytesUp + toB.stats.bytesUp, down: toA.stats.bytesDown + toB.stats.bytesDown, total: toA.stats.bytesUp + toA.stats.bytesDown + toB.stats.bytesUp + toB.stats.bytesDown });
+    const restartA = async () => {
+      const m = await startMasterProcess(argsA, dataA, `127.0.0.1:${portA}`);
+      started.push(m);
+      return m;
+    };
+    return { A, B, wan, restartA };
+  }
+
+  /** A node: its own working directories and its own user cache. */
+  const node = () => {
+    const cache = tempDir('elton-node-cache-');
+    const run = (cwd: string, args: string[]) => eltonAsync(cwd, args, { ELTON_CACHE: cache });
+    return { run, dir: (name: string) => join(tempDir('elton-node-'), name) };
+  };
+  const status = async (url: string): Promise<Status> => ok(await eltonAsync(tempDir(), ['master', 'status', url, '--json'])).json;
+  const peer = async (url: string, name: string) => (await status(url)).peers.find((p) => p.name === name)!;
+  /** Compressed bytes of these files in a workspace's own commit: what crossing the WAN should cost. */
+  const changedBytes = (commit: { newBytes: number }) => commit.newBytes;
+
+  it('runs the thesis scenario: a commit on A read through B, cached for the next node, a commit from B forwarded to A, read on A', async () => {
+    const { A, B, wan } = await pair();
+    const [a1, a2, b1, b2] = [node(), node(), node(), node()];
+    const ws1 = a1.dir('a1');
+    writeRandomTree(ws1, 400, 4 * 1024 * 1024, 7);
+    ok(await a1.run(ws1, ['init', '--remote', A.url, '--tree', 'data~alpha']));
+    const c1 = ok(await a1.run(ws1, ['commit', '-m', 'one', '--json'])).json;
+    assert.equal(c1.ref, 'data~alpha@1');
+    assert.equal(wan().total, 0, 'a commit to the home crosses nothing');
+
+    // b1 checks out through B: B fetches from A once.
+    const wb1 = b1.dir('b1');
+    const before1 = wan();
+    const clone1 = ok(await b1.run(tempDir(), ['clone', B.url, 'data~alpha@latest', wb1, '--json'])).json;
+    assert.equal(clone1.ref, 'data~alpha@1');
+    assertSameTree(snapshotTree(wb1), snapshotTree(ws1), { label: 'b1 = a1' });
+    const step1 = wan().total - before1.total;
+    assert.ok(step1 >= c1.newBytes && step1 < c1.newBytes * 1.05 + 16384, `b1's checkout moved ${step1} B across the WAN for ${c1.newBytes} B stored`);
+
+    // b2 checks out the same: nothing but (at most) a version request crosses.
+    const before2 = wan();
+    const peerBefore = await peer(B.url, 'alpha');
+    const wb2 = b2.dir('b2');
+    ok(await b2.run(tempDir(), ['clone', B.url, 'data~alpha@latest', wb2]));
+    assertSameTree(snapshotTree(wb2), snapshotTree(ws1), { label: 'b2 = a1' });
+    const peerAfter = await peer(B.url, 'alpha');
+    assert.equal(peerAfter.objectsFetched, peerBefore.objectsFetched, 'b2 fetched nothing through B from A');
+    assert.ok(wan().total - before2.total < 2048, `b2's checkout moved ${wan().total - before2.total} B across the WAN`);
+
+    // b1 changes 10 files and commits through B: the home issues @2.
+    const files = readdirSync(wb1, { recursive: true }).map(String).filter((f) => !f.startsWith('.elton') && statSync(join(wb1, f)).isFile()).sort().slice(0, 10);
+    files.forEach((f, i) => writeFileSync(join(wb1, f), pseudoRandom(8000 + i, 1000 + i)));
+    const before3 = wan();
+    const reqBefore = (await peer(B.url, 'alpha')).out.requests;
+    const c2 = ok(await b1.run(wb1, ['commit', '-m', 'two', '--json'])).json;
+    assert.equal(c2.ref, 'data~alpha@2');
+    const step3 = wan().up - before3.up;
+    const requests = (await peer(B.url, 'alpha')).out.requests - reqBefore;
+    assert.ok(step3 < changedBytes(c2) * 1.1 + 8192, `b1's commit sent ${step3} B across the WAN for ${changedBytes(c2)} B of changed objects`);
+    assert.ok(requests <= 4, `b1's commit made ${requests} requests from B to A`);
+
+    // a2 reads @2 on A: everything is already at the home.
+    const before4 = wan();
+    const wa2 = a2.dir('a2');
+    const clone2 = ok(await a2.run(tempDir(), ['clone', A.url, 'data~alpha@latest', wa2, '--json'])).json;
+    assert.equal(clone2.ref, 'data~alpha@2');
+    assertSameTree(snapshotTree(wa2), snapshotTree(wb1), { label: 'a2 = b1' });
+    assert.equal(wan().total - before4.total, 0, 'a2 read the home alone');
+
+    // log and cat work through either master; both see the same history.
+    const logA = ok(await a2.run(wa2, ['log', '--json'])).json;
+    const logB = ok(await b2.run(wb2, ['log', 'data~alpha', '--json'])).json;
+    assert.deepEqual(logB.versions.map((v: { version: number; root: string }) => [v.version, v.root]), logA.versions.map((v: { version: number; root: string }) => [v.version, v.root]));
+    const cat = await b2.run(wb2, ['cat', `data~alpha@2:${files[0]}`]);
+    assert.equal(cat.code, 0, cat.stderr);
+    assert.ok(Buffer.from(cat.stdout, 'latin1').length > 0);
+    const statusB = await status(B.url);
+    assert.equal(statusB.name, 'beta');
+    assert.equal(statusB.peers[0].versionsForwarded, 1);
+    assert.ok(statusB.peers[0].objectsSent >= 10);
+    const statusA = await status(A.url);
+    assert.ok(statusA.peers[0].in.requests >= 5, 'A counts the requests B sent it');
+  });
+
+  it('the home rule: a name says its home; a new tree is created on its home, wherever it is committed; plain names stay local', async () => {
+    const { A, B } = await pair();
+    const n = node();
+    // A tree homed on beta, first committed through alpha: beta issues it.
+    const ws = n.dir('x');
+    writeTree(ws, { 'f.txt': 'x\n' });
+    ok(await n.run(ws, ['init', '--remote', A.url, '--tree', 'new~beta']));
+    assert.equal(ok(await n.run(ws, ['commit', '-m', 'x', '--json'])).json.ref, 'new~beta@1');
+    assert.equal((await peer(A.url, 'beta')).versionsForwarded, 1);
+    assert.equal(ok(await n.run(tempDir(), ['verify', B.url, '--tree', 'new~beta', '--json'])).json.versions, 1, 'beta holds it as its own');
+    assert.equal((await peer(B.url, 'alpha')).versionsForwarded, 0);
+
+    // A plain name is local to the master it is committed to.
+    const local = n.dir('plain');
+    writeTree(local, { 'g.txt': 'g\n' });
+    ok(await n.run(local, ['init', '--remote', A.url, '--tree', 'plain']));
+    ok(await n.run(local, ['commit', '-m', 'p']));
+    assert.equal((await n.run(tempDir(), ['clone', B.url, 'plain@latest', n.dir('p2')])).code, 4);
+
+    // A master never issues versions of a tree homed elsewhere, and says where it belongs.
+    const stray = n.dir('stray');
+    writeTree(stray, { 'h.txt': 'h\n' });
+    ok(await n.run(stray, ['init', '--remote', A.url, '--tree', 'stray~gamma']));
+    const refused = await n.run(stray, ['commit', '-m', 's', '--json']);
+    assert.equal(assertJsonError(refused, 'E_NOT_FOUND', 4).message.includes('gamma'), true);
+
+    // The name is recorded in the data directory: restarting under another name is refused.
+    const other = await startMasterProcess(['--name', 'impostor'], A.data).then(() => undefined, (err: Error) => err);
+    assert.ok(other instanceof Error && /belongs to the master named "alpha"/.test(other.message), String(other));
+  });
+
+  it('keeps reads of versions cached at B working while the home is down; a commit stays pending and goes through when the home is back', async () => {
+    const { A, B, restartA } = await pair();
+    const [a1, b1, b2] = [node(), node(), node()];
+    const ws = a1.dir('a1');
+    writeRandomTree(ws, 50, 200000, 3);
+    ok(await a1.run(ws, ['init', '--remote', A.url, '--tree', 'cold~alpha']));
+    ok(await a1.run(ws, ['commit', '-m', 'one']));
+    const wb1 = b1.dir('b1');
+    ok(await b1.run(tempDir(), ['clone', B.url, 'cold~alpha@1', wb1]));
+    await A.stop('SIGKILL');
+
+    // Pinned and @latest reads through B, from its cache; @latest says it may be behind.
+    const pinned = await b2.run(tempDir(), ['clone', B.url, 'cold~alpha@1', b2.dir('pinned')]);
+    assert.equal(pinned.code, 0, pinned.stderr);
+    const wLatest = b2.dir('latest');
+    const latest = await b2.run(tempDir(), ['clone', B.url, 'cold~alpha@latest', wLatest]);
+    assert.equal(latest.code, 0, latest.stderr);
+    assert.match(latest.stderr, /warning: .*could not be reached.*@1/);
+    assertSameTree(snapshotTree(wLatest), snapshotTree(ws));
+
+    // A commit through B cannot be issued: it stays pending, with no number.
+    writeTree(wb1, { 'new.txt': 'new\n' });
+    const pending = ok(await b1.run(wb1, ['commit', '-m', 'while down', '--json'])).json;
+    assert.equal(pending.pending, true);
+    assert.equal(pending.version, null);
+    assert.match(pending.pendingReason, /alpha/);
+
+    // The home is back: `push` issues it, @2, and the home has every object.
+    await restartA();
+    const pushed = ok(await b1.run(wb1, ['push', '--json'])).json;
+    assert.equal(pushed.ref, 'cold~alpha@2');
+    const check = node();
+    const wc = check.dir('check');
+    ok(await check.run(tempDir(), ['clone', A.url, 'cold~alpha@2', wc]));
+    assertSameTree(snapshotTree(wc), snapshotTree(wb1));
+    ok(await check.run(tempDir(), ['verify', A.url, '--tree', 'cold~alpha', '--read-data']));
+    void B;
+  });
+
+  it('gives concurrent commits from nodes on both masters distinct, consecutive versions from the home', async () => {
+    const { A, B } = await pair();
+    const seed = node();
+    const ws = seed.dir('seed');
+    writeTree(ws, { 'f.txt': 'seed\n' });
+    ok(await seed.run(ws, ['init', '--remote', A.url, '--tree', 'busy~alpha']));
+    ok(await seed.run(ws, ['commit', '-m', 'seed']));
+    const writers = await Promise.all([A.url, A.url, B.url, B.url, B.url, A.url].map(async (url, i) => {
+      const n = node();
+      const dir = n.dir(`w${i}`);
+      ok(await n.run(tempDir(), ['clone', url, 'busy~alpha@1', dir]));
+      writeTree(dir, { [`w${i}.txt`]: `writer ${i}\n` });
+      return { n, dir };
+    }));
+    const results = await Promise.all(writers.map(({ n, dir }) => n.run(dir, ['commit', '-m', 'race', '--force', '--json'])));
+    const versions = results.map((r) => ok(r).json.version as number).sort((a, b) => a - b);
+    assert.deepEqual(versions, [2, 3, 4, 5, 6, 7]);
+    const log = ok(await seed.run(ws, ['log', '--json'])).json;
+    assert.equal(log.versions.length, 7);
+  });
+
+  it('detects loops and misnamed peers instead of forwarding round in a cycle', async () => {
+    // alpha thinks gamma lives at beta's address, and beta thinks gamma lives at alpha's.
+    const [portA, portB] = [await freePort(), await freePort()];
+    const A = await startMasterProcess(['--name', 'alpha', '--peer', `gamma=http://127.0.0.1:${portB}`], undefined, `127.0.0.1:${portA}`);
+    const B = await startMasterProcess(['--name', 'beta', '--peer', `gamma=http://127.0.0.1:${portA}`], undefined, `127.0.0.1:${portB}`);
+    started.push(A, B);
+    const n = node();
+    const t0 = Date.now();
+    const r = await n.run(tempDir(), ['clone', A.url, 't~gamma@latest', n.dir('t'), '--json']);
+    const e = assertJsonError(r, 'E_PEER', 13);
+    assert.match(e.message, /configured as "gamma".*"beta"/);
+    assert.ok(Date.now() - t0 < 10000);
+    // beta refused to forward what a peer sent it: the request never came back round.
+    assert.ok(B.lines.some((l) => / peer:alpha GET \/v1\/trees\/t~gamma\/versions\/latest 508 /.test(l)), B.lines.join('\n'));
+    assert.equal(A.lines.filter((l) => /peer:/.test(l)).length, 0);
+
+    // A request that names this master as the one it came from is a loop too.
+    const looped = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      http.get(`${A.url}/v1/trees/t~beta/versions/latest`, { headers: { 'x-elton-via': 'alpha' } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d) => { body += d; }).on('end', () => resolve({ status: res.statusCode!, body }));
+      }).on('error', reject);
+    });
+    assert.equal(looped.status, 508);
+    assert.equal(JSON.parse(looped.body).error.code, 'E_LOOP');
+
+    // A peer with this master's own name is refused at start.
+    const self = await startMasterProcess(['--name', 'alpha', '--peer', 'alpha=http://127.0.0.1:1']).then(() => undefined, (err: Error) => err);
+    assert.ok(self instanceof Error && /own name/.test(self.message));
+  });
+
+  it('rejects an object a peer sends damaged, and logs it with the peer\'s name', async () => {
+    const { A, B } = await pair();
+    const a1 = node();
+    const ws = a1.dir('a1');
+    writeTree(ws, { 'big.bin': pseudoRandom(300000, 5) });
+    ok(await a1.run(ws, ['init', '--remote', A.url, '--tree', 'bad~alpha']));
+    ok(await a1.run(ws, ['commit', '-m', 'one']));
+    // Damage the chunk's bytes in alpha's pack (its payload: past the header, inside the pack).
+    const packs = join(A.data, 'store', 'packs');
+    const pack = readdirSync(packs).filter((f) => f.endsWith('.tar')).map((f) => join(packs, f)).sort((x, y) => statSync(y).size - statSync(x).size)[0];
+    const bytes = readFileSync(pack);
+    bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+    writeFileSync(pack, bytes);
+
+    const b1 = node();
+    const r = await b1.run(tempDir(), ['clone', B.url, 'bad~alpha@1', b1.dir('b1'), '--json']);
+    const e = assertJsonError(r, 'E_CORRUPT', 7);
+    assert.match(e.message, /peer "alpha" sent object [0-9a-f]{64} that does not verify/);
+    const p = await peer(B.url, 'alpha');
+    assert.equal(p.rejected, 1);
+    assert.equal(p.lastError?.code, 'E_CORRUPT');
+    const out = (await B.stop()).output;
+    assert.match(out, /peer alpha: E_CORRUPT: peer "alpha" sent object/);
+  });
+});
