@@ -134,6 +134,10 @@ export class Federation {
     if (err instanceof EltonError) {
       peer.lastError = { time: new Date().toISOString(), code: err.code, message: err.message };
       this.onEvent({ type: 'peer-error', peer: peer.name, code: err.code, message: err.message });
+      if (err.code === 'E_AUTH') {
+        return new EltonError('E_AUTH', `the master "${peer.name}" refused "${this.name}": ${err.message}`, EXIT.auth,
+          `give "${this.name}" a valid token for "${peer.name}" (token-file= in the peers file, or ELTON_PEER_TOKEN_${peer.name.toUpperCase().replace(/-/g, '_')}), with the read scope, and write to forward commits; for TLS, ca-file= (docs/federation.md)`, { peer: peer.name });
+      }
       if (err.code === 'E_UNREACHABLE') {
         return unreachable(peer.store.url, `the master "${peer.name}" cannot be reached from "${this.name}"`, err,
           `that the master "${peer.name}" is running and that --peer ${peer.name}=URL on "${this.name}" is right`);

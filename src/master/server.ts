@@ -470,9 +470,10 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
         return;
       }
       const data = Buffer.from(JSON.stringify({ error: e.toJSON() }));
+      // A peer's failure (details.peer) is a bad gateway here, whatever its kind: a 401 would tell the client its own token is wrong.
       // A refused upload may still be streaming in: close rather than read the rest of it.
       const closing = req.readableEnded ? {} : { connection: 'close' };
-      res.writeHead(STATUS[e.code] ?? 500, { 'content-type': 'application/json', 'content-length': data.length, ...closing });
+      res.writeHead(e.details?.peer ? 502 : STATUS[e.code] ?? 500, { 'content-type': 'application/json', 'content-length': data.length, ...closing });
       res.end(data, () => { if (!req.readableEnded) req.destroy(); });
     });
   };

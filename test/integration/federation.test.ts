@@ -4,6 +4,7 @@
 
 import { strict as assert } from 'node:assert';
 import net from 'node:net';
+import { spawnSync } from 'node:child_process';
 import http from 'node:http';
 import { readdirSync, readFileSync, writeFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -274,5 +275,41 @@ describe('integration: federation of masters', function () {
     assert.equal(p.lastError?.code, 'E_CORRUPT');
     const out = (await B.stop()).output;
     assert.match(out, /peer alpha: E_CORRUPT: peer "alpha" sent object/);
+  });
+
+  it('reaches a peer over TLS with its own token, from a peers file; a wrong token is refused with a hint about the peer', async () => {
+    const dir = tempDir();
+    const gen = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost',
+      '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { encoding: 'utf8' });
+    assert.equal(gen.status, 0, gen.stderr);
+    const beta = 'b'.repeat(40);
+    const node1 = 'n'.repeat(40);
+    writeFileSync(join(dir, 'tokens'), `${beta} read,write beta\n${node1} read,write node\n`);
+    const A = await startMasterProcess(['--name', 'alpha', '--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'key.pem'), '--token-file', join(dir, 'tokens')]);
+    started.push(A);
+    writeFileSync(join(dir, 'beta.token'), `${beta}\n`);
+    writeFileSync(join(dir, 'wrong.token'), `${'w'.repeat(40)}\n`);
+    writeFileSync(join(dir, 'peers'), `alpha ${A.url} token-file=beta.token ca-file=cert.pem\n`);
+    writeFileSync(join(dir, 'peers-wrong'), `alpha ${A.url} token-file=wrong.token ca-file=cert.pem\n`);
+    const B = await startMasterProcess(['--name', 'beta', '--peers-file', join(dir, 'peers')]);
+    const Bwrong = await startMasterProcess(['--name', 'beta', '--peers-file', join(dir, 'peers-wrong')]);
+    started.push(B, Bwrong);
+
+    const a1 = node();
+    const ws = a1.dir('a1');
+    writeTree(ws, { 'secret.txt': 'over TLS\n' });
+    const env = { ELTON_CA_FILE: join(dir, 'cert.pem'), ELTON_TOKEN: node1 };
+    ok(await eltonAsync(ws, ['init', '--remote', A.url, '--tree', 'tls~alpha'], env));
+    ok(await eltonAsync(ws, ['commit', '-m', 'one'], env));
+    const b1 = node();
+    const wb = b1.dir('b1');
+    ok(await b1.run(tempDir(), ['clone', B.url, 'tls~alpha@latest', wb]));
+    assert.equal(readFileSync(join(wb, 'secret.txt'), 'utf8'), 'over TLS\n');
+    assert.ok(A.lines.some((l) => / beta GET \/v1\/trees\/tls~alpha\/versions\/latest 200 /.test(l)) || A.lines.some((l) => /peer:beta GET .*latest 200/.test(l)), A.lines.join('\n'));
+
+    const refused = await b1.run(tempDir(), ['clone', Bwrong.url, 'tls~alpha@latest', b1.dir('no'), '--json']);
+    const e = assertJsonError(refused, 'E_AUTH', 12);
+    assert.match(e.message, /the master "alpha" refused "beta"/);
+    assert.match(e.hint ?? '', /token-file=/);
   });
 });

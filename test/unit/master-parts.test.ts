@@ -2,10 +2,12 @@
 
 import { strict as assert } from 'node:assert';
 import { TokenTable } from '../../src/master/tokens.js';
-import { parseListen } from '../../src/app/master.js';
+import { parseListen, parsePeers } from '../../src/app/master.js';
 import { decodeIds, encodeIds, DEFAULT_PORT } from '../../src/remote/wire.js';
 import { splitForStreams } from '../../src/remote/streams.js';
-import { expectEltonError, pseudoRandom } from '../helpers.js';
+import { expectEltonError, pseudoRandom, tempDir } from '../helpers.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 describe('unit: master parts', () => {
   it('token files: scopes, names, comments; weak tokens and unknown scopes are refused', () => {
@@ -46,5 +48,33 @@ describe('unit: master parts', () => {
     assert.deepEqual(groups.flat().sort(), [...ids].sort());
     for (const g of groups) assert.equal(g.length, 25);
     assert.deepEqual(splitForStreams([], () => 1), []);
+  });
+
+  describe('peers', () => {
+    it('reads --peer NAME=URL with tokens from the environment, and a peers file with token and CA files', () => {
+      const dir = tempDir();
+      writeFileSync(join(dir, 'alpha.token'), 'secret-a\n');
+      writeFileSync(join(dir, 'ca.pem'), 'PEM');
+      writeFileSync(join(dir, 'peers'), '# the other clusters\nalpha https://alpha.example:3586/ token-file=alpha.token ca-file=ca.pem\n\ngamma http://10.0.0.3:3586  # no token\n');
+      const env = { ELTON_PEER_TOKEN_US_EAST: 't-east', ELTON_PEER_TOKEN: 't-any' };
+      assert.deepEqual(parsePeers(['us-east=http://east:3586', 'west=http://west:3586'], join(dir, 'peers'), dir, env), [
+        { name: 'us-east', url: 'http://east:3586', token: 't-east', caFile: undefined },
+        { name: 'west', url: 'http://west:3586', token: 't-any', caFile: undefined },
+        { name: 'alpha', url: 'https://alpha.example:3586', token: 'secret-a', caFile: join(dir, 'ca.pem') },
+        { name: 'gamma', url: 'http://10.0.0.3:3586', token: 't-any', caFile: undefined },
+      ]);
+    });
+
+    it('refuses bad peers with E_USAGE and the line at fault', () => {
+      const dir = tempDir();
+      for (const flag of ['alpha', '=http://x', 'Alpha=http://x', 'alpha=s3://bucket', 'alpha=ftp://x']) {
+        expectEltonError(() => parsePeers([flag], undefined, dir, {}), 'E_USAGE');
+      }
+      writeFileSync(join(dir, 'peers'), 'alpha http://a:1\nbeta http://b:1 password=x\n');
+      expectEltonError(() => parsePeers([], join(dir, 'peers'), dir, {}), 'E_USAGE', /peers:2: unknown option "password=x"/);
+      writeFileSync(join(dir, 'peers'), 'alpha\n');
+      expectEltonError(() => parsePeers([], join(dir, 'peers'), dir, {}), 'E_USAGE', /peers:1: expected/);
+      expectEltonError(() => parsePeers([], join(dir, 'nope'), dir, {}), 'E_IO');
+    });
   });
 });

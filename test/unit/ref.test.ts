@@ -1,7 +1,7 @@
 // Refs and tree names (src/ref.ts): parseRef forms and errors, tree name rules, treeNameFromDir.
 
 import assert from 'node:assert/strict';
-import { parseRef, formatRef, isTreeName, checkTreeName, treeNameFromDir } from '../../src/ref.js';
+import { parseRef, formatRef, isTreeName, checkTreeName, treeNameFromDir, homeOf, isMasterName } from '../../src/ref.js';
 import { expectEltonError } from '../helpers.js';
 
 const expectError = (fn: () => unknown, code: string) => expectEltonError(fn, code);
@@ -48,6 +48,15 @@ describe('refs', () => {
     it('isTreeName: letters, digits, ".", "_", "-"; starts alphanumeric; at most 100 chars', () => {
       for (const ok of ['a', 'A1', '0', 'data', 'my-tree', 'my_tree.v2', 'x'.repeat(100)]) assert.ok(isTreeName(ok), ok);
       for (const bad of ['', '-a', '.a', '_a', 'a b', 'a/b', 'a@b', 'a:b', 'é', 'x'.repeat(101), 'a\n']) assert.ok(!isTreeName(bad), JSON.stringify(bad));
+    });
+
+    it('a name may end in ~HOME, the master it belongs to; homeOf reads it', () => {
+      for (const ok of ['data~tokyo', 'my_tree.v2~us-east-1', `${'x'.repeat(100)}~${'h'.repeat(40)}`]) assert.ok(isTreeName(ok), ok);
+      for (const bad of ['~tokyo', 'data~', 'data~Tokyo', 'data~to~kyo', 'data~-x', 'data~a.b', `x~${'h'.repeat(41)}`]) assert.ok(!isTreeName(bad), bad);
+      assert.equal(homeOf('data~tokyo'), 'tokyo');
+      assert.equal(homeOf('data'), undefined);
+      assert.deepEqual(parseRef('data~tokyo@3:a/b~c', { allowPath: true }), { tree: 'data~tokyo', version: 3, path: 'a/b~c' });
+      assert.ok(isMasterName('us-east-1') && !isMasterName('Tokyo') && !isMasterName('-a') && !isMasterName(''));
     });
 
     it('checkTreeName returns the name or throws E_USAGE', () => {
