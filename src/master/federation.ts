@@ -17,7 +17,7 @@ import { diffTrees, pathSelected, type TreeDiff } from '../snapshot.js';
 import { HttpStore } from '../remote/http-store.js';
 import { VIA_HEADER } from '../remote/wire.js';
 import type { FileStore } from '../store/file-store.js';
-import type { Transfer, VersionDraft } from '../store/store.js';
+import type { ClosureRoot, Transfer, VersionDraft } from '../store/store.js';
 import type { MasterMeta } from './meta.js';
 
 export interface PeerConfig {
@@ -79,6 +79,8 @@ export class Federation {
   private readonly latestInFlight = new Map<string, Promise<Latest>>();
   /** Objects being fetched from peers, so that concurrent readers wait for one fetch. */
   private readonly fetching = new Map<string, Promise<void>>();
+  /** The tree whose version has this root, for the records of trees homed elsewhere served here. */
+  private readonly rootTree = new Map<string, string>();
 
   constructor(
     readonly name: string,
@@ -158,6 +160,7 @@ export class Federation {
 
   /** A verified record from the home, kept here forever (records are immutable). */
   private async keep(peer: Peer, record: VersionRecord): Promise<Buffer> {
+    this.rootTree.set(record.root, record.tree);
     const bytes = encodeVersion(record);
     await this.meta.cachePeerRecord(record.tree, record.version, bytes);
     return bytes;
@@ -175,7 +178,10 @@ export class Federation {
   /** tree@version: from this master if held (cached or copied here), else from the home. */
   async record(peer: Peer, tree: string, version: number): Promise<Buffer> {
     const held = this.meta.readVersionBytes(tree, version) ?? this.meta.readPeerRecord(tree, version);
-    if (held) return held;
+    if (held) {
+      this.rootTree.set(decodeVersion(held, tree, version).root, tree);
+      return held;
+    }
     const record = await this.fromHome(peer, `${tree}@${version}`, () => peer.store.readVersion(tree, version));
     return this.keep(peer, record);
   }
@@ -373,9 +379,10 @@ export class Federation {
   /**
    * Makes held every tree under these roots (along the selected paths) that a closure walk
    * reaches: the trees absent at one depth are fetched with everything beneath them, in one
-   * request to a peer, so a cold walk costs one round trip between masters.
+   * request to a peer, so a cold walk costs one round trip between masters. A version's root
+   * goes with the root of an older version held here, so only the trees that changed come.
    */
-  async ensureTrees(roots: Array<{ id: string; path: string }>, prefixes: string[] | undefined): Promise<void> {
+  async ensureTrees(roots: ClosureRoot[], prefixes: string[] | undefined): Promise<void> {
     let level = roots;
     while (level.length) {
       const absent = level.filter((r) => !this.meta.has(r.id));
@@ -396,10 +403,24 @@ export class Federation {
     }
   }
 
-  private async fetchTrees(roots: Array<{ id: string; path: string }>, prefixes: string[] | undefined): Promise<void> {
+  /**
+   * For a version's root: the root of another version of its tree held here, so that the peer
+   * sends only the trees that differ from it (the newest such version; null without one).
+   */
+  private baseFor(root: ClosureRoot): string | null {
+    const tree = root.path === '' ? this.rootTree.get(root.id) : undefined;
+    if (!tree) return null;
+    const held = [...this.meta.listPeerRecords(tree), ...this.meta.listVersionBytes(tree)]
+      .map((r) => decodeVersion(r.bytes, tree, r.version))
+      .filter((r) => r.root !== root.id && this.meta.has(r.root))
+      .sort((a, b) => b.version - a.version);
+    return held[0]?.root ?? null;
+  }
+
+  private async fetchTrees(roots: ClosureRoot[], prefixes: string[] | undefined): Promise<void> {
     let firstFailure: unknown;
     for (const peer of this.peers.values()) {
-      const wanted = roots.filter((r) => !this.meta.has(r.id));
+      const wanted = roots.filter((r) => !this.meta.has(r.id)).map((r) => ({ id: r.id, path: r.path, base: this.baseFor(r) }));
       if (!wanted.length) return;
       try {
         await this.fetchFrom(peer, (onObject) => peer.store.readTrees(wanted, prefixes, onObject));

@@ -20,7 +20,7 @@ import { rebuildTree } from '../tree-delta.js';
 import { pathSelected } from '../snapshot.js';
 import { FileStore, encodeStoreConfig } from '../store/file-store.js';
 import { defaultStoreConfig } from '../store/open.js';
-import type { VersionDraft } from '../store/store.js';
+import type { ClosureRoot, VersionDraft } from '../store/store.js';
 import {
   API, decodeIds, encodeIds, framingOf, readPack, PackStreamWriter, PackFormatError, PACK_TYPES, PROTOCOL, PROTOCOL_HEADER,
   MASTER_HEADER, PARTIAL_HEADER, STALE_HEADER, VIA_HEADER, type PackFraming,
@@ -236,25 +236,39 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
     res.end();
   }
 
-  async function sendTrees(res: ServerResponse, roots: Array<{ id: string; path: string }>, prefixes: string[] | undefined, framing: PackFraming): Promise<void> {
-    for (const r of roots) {
-      if (!isId(r.id) || typeof r.path !== 'string') throw usage('bad tree root');
-      if (!meta.has(r.id)) throw notFound(`tree ${r.id} on the master`);
-    }
+  /**
+   * Streams the trees beneath each root along the selected paths. A root may name a `base`: a
+   * tree the requester holds with everything beneath it, at the same path (an older version's).
+   * Subtrees identical to the base's at the same path are then left out, so a requester that
+   * holds the version before receives only the trees that changed.
+   */
+  async function sendTrees(res: ServerResponse, roots: ClosureRoot[], prefixes: string[] | undefined, framing: PackFraming): Promise<void> {
+    for (const r of roots) if (!meta.has(r.id)) throw notFound(`tree ${r.id} on the master`);
     res.writeHead(200, { 'content-type': PACK_TYPES[framing] });
     const pack = new PackStreamWriter(res, framing);
-    let level = new Map<string, string[]>();
-    for (const r of roots) level.set(r.id, [...(level.get(r.id) ?? []), r.path]);
+    type Walk = { path: string; base: string | null };
+    let level = new Map<string, Walk[]>();
+    const add = (into: Map<string, Walk[]>, id: string, w: Walk) => into.set(id, [...(into.get(id) ?? []), w]);
+    for (const r of roots) add(level, r.id, { path: r.path, base: r.base && r.base !== r.id && meta.has(r.base) ? r.base : null });
     const sent = new Set<string>();
     while (level.size) {
-      const next = new Map<string, string[]>();
+      const next = new Map<string, Walk[]>();
+      const bases = new Map<string, Map<string, string>>();
+      const baseIds = new Set([...level.values()].flat().map((w) => w.base).filter((b): b is string => b !== null));
+      await store.readObjects(baseIds, (id, data) => {
+        const dirs = new Map<string, string>();
+        for (const e of decodeTree(decodeObject(data, `tree ${id}`, id).plain, id).entries) if (e.type === 'dir') dirs.set(e.name, e.tree);
+        bases.set(id, dirs);
+      });
       await store.readObjects(level.keys(), async (id, data) => {
         if (!sent.has(id)) { sent.add(id); await pack.add(id, data); }
         for (const e of decodeTree(decodeObject(data, `tree ${id}`, id).plain, id).entries) {
           if (e.type !== 'dir') continue;
-          for (const dir of level.get(id)!) {
-            const path = dir ? `${dir}/${e.name}` : e.name;
-            if (pathSelected(path, prefixes)) next.set(e.tree, [...(next.get(e.tree) ?? []), path]);
+          for (const w of level.get(id)!) {
+            const path = w.path ? `${w.path}/${e.name}` : e.name;
+            if (!pathSelected(path, prefixes)) continue;
+            const old = w.base ? bases.get(w.base)!.get(e.name) ?? null : null;
+            if (old !== e.tree) add(next, e.tree, { path, base: old });
           }
         }
       });
@@ -361,12 +375,14 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
     }
     if (method === 'POST' && path === `${API}/trees-closure`) {
       need('read');
-      const q = await jsonBody<{ roots: Array<{ id: string; path: string }>; prefixes: string[] | null }>(req);
+      const q = await jsonBody<{ roots: ClosureRoot[]; prefixes: string[] | null }>(req);
       if (!Array.isArray(q.roots)) throw usage('roots must be a list');
       const prefixes = Array.isArray(q.prefixes) ? q.prefixes.map(String) : undefined;
-      for (const r of q.roots) if (!isId(r?.id) || typeof r.path !== 'string') throw usage('bad tree root');
+      for (const r of q.roots) {
+        if (!isId(r?.id) || typeof r.path !== 'string' || (r.base !== undefined && r.base !== null && !isId(r.base))) throw usage('bad tree root');
+      }
       if (fetching) await fetching.ensureTrees(q.roots, prefixes);
-      return sendTrees(res, q.roots, Array.isArray(q.prefixes) ? q.prefixes.map(String) : undefined, framingFor(req));
+      return sendTrees(res, q.roots, prefixes, framingFor(req));
     }
     if (parts[0] === 'trees') {
       if (method === 'GET' && parts.length === 1) {

@@ -9,7 +9,7 @@ import { Kind } from '../object.js';
 import { treeDelta } from '../tree-delta.js';
 import { decodeStoreConfig } from '../store/file-store.js';
 import type { Reporter } from '../events.js';
-import type { CopiedContents, ObjectSource, PutOutcome, Remote, StoreConfig, VersionDraft } from '../store/store.js';
+import type { ClosureRoot, CopiedContents, ObjectSource, PutOutcome, Remote, StoreConfig, VersionDraft } from '../store/store.js';
 import { splitForStreams } from './streams.js';
 import { decodeVersion, encodeVersion, type VersionRecord } from '../version.js';
 import { HttpClient, readBody, type HttpClientOptions } from './http-client.js';
@@ -136,7 +136,7 @@ export class HttpStore implements Remote {
   }
 
   /** The tree objects beneath each root (at its path), along the selected paths, in one request. */
-  async readTrees(roots: Array<{ id: string; path: string }>, prefixes: string[] | undefined, onObject: (id: string, data: Buffer) => void | Promise<void>): Promise<void> {
+  async readTrees(roots: ClosureRoot[], prefixes: string[] | undefined, onObject: (id: string, data: Buffer) => void | Promise<void>): Promise<void> {
     const body = Buffer.from(JSON.stringify({ roots, prefixes: prefixes ?? null }));
     await this.receive({ method: 'POST', path: `${API}/trees-closure`, body, contentType: 'application/json' }, undefined, onObject);
   }

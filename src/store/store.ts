@@ -21,6 +21,12 @@ export interface StoreConfig {
 /** A version record before the store has given it a number. */
 export type VersionDraft = Omit<VersionRecord, 'version'>;
 
+/**
+ * A root of a tree-closure request, at its path in the version; `base`, if given, is a tree the
+ * requester holds with everything beneath it, at the same path: only what differs from it is sent.
+ */
+export interface ClosureRoot { id: string; path: string; base?: string | null }
+
 /** What a command moved over the network: the `transfer` field of every command's --json. */
 export interface Transfer { requests: number; bytesUp: number; bytesDown: number }
 
@@ -150,7 +156,7 @@ export interface Remote {
   /** Fetches objects in any order; `sizes` (plain bytes per id) helps split the work into parallel streams. */
   readObjects(ids: Iterable<string>, onObject: (id: string, data: Buffer) => void | Promise<void>, sizes?: Map<string, number>): Promise<void>;
   /** The tree objects beneath each root (at its path), along the selected paths. */
-  readTrees(roots: Array<{ id: string; path: string }>, prefixes: string[] | undefined, onObject: (id: string, data: Buffer) => void | Promise<void>): Promise<void>;
+  readTrees(roots: ClosureRoot[], prefixes: string[] | undefined, onObject: (id: string, data: Buffer) => void | Promise<void>): Promise<void>;
   listTrees(): Promise<string[]>;
   listVersions(tree: string): Promise<number[]>;
   latestVersion(tree: string): Promise<number>;

@@ -115,6 +115,20 @@ describe('integration: federation of masters', function () {
     assertSameTree(snapshotTree(wa2), snapshotTree(wb1), { label: 'a2 = b1' });
     assert.equal(wan().total - before4.total, 0, 'a2 read the home alone');
 
+    // a1 commits @3 on A, changing one file; b2, which holds @1, moves to @3 through B: only
+    // what changed crosses (B names @1's root as the base of the trees it asks for).
+    ok(await a1.run(ws1, ['checkout', 'data~alpha@latest']));
+    const changed = readdirSync(join(ws1, 'd5')).sort()[0];
+    writeFileSync(join(ws1, 'd5', changed), pseudoRandom(12000, 77));
+    const c3 = ok(await a1.run(ws1, ['commit', '-m', 'three', '--json'])).json;
+    assert.equal(c3.ref, 'data~alpha@3');
+    // (B reuses its home's answer to @latest for 60 s here, so b2 asks for @3 by number.)
+    const before5 = wan();
+    ok(await b2.run(wb2, ['checkout', 'data~alpha@3']));
+    assertSameTree(snapshotTree(wb2), snapshotTree(ws1), { label: 'b2 = a1 at @3' });
+    const step5 = wan().total - before5.total;
+    assert.ok(step5 < c3.newBytes * 1.1 + 4096, `b2's move to @3 moved ${step5} B across the WAN for ${c3.newBytes} B of new objects`);
+
     // log and cat work through either master; both see the same history.
     const logA = ok(await a2.run(wa2, ['log', '--json'])).json;
     const logB = ok(await b2.run(wb2, ['log', 'data~alpha', '--json'])).json;
