@@ -9,6 +9,7 @@ import { benchMaster } from './master.mjs';
 import { benchS3 } from './s3.mjs';
 import { benchLazy } from './lazy.mjs';
 import { benchBackup } from './backup.mjs';
+import { benchFederation } from './federation.mjs';
 import { desAvailable } from './support.mjs';
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '..');
@@ -18,12 +19,13 @@ const TIMEOUT_MS = 60 * 60 * 1000;
 
 // ---------------------------------------------------------------- options
 
-const USAGE = `usage: node bench/run.mjs [--only small|large|master|s3|lazy|backup] [--skip elton,restic,git,git-large,rclone,limit,master,s3,lazy,backup] [--skip-elton]
+const USAGE = `usage: node bench/run.mjs [--only small|large|master|s3|lazy|backup|federation] [--skip elton,restic,git,git-large,rclone,limit,master,s3,lazy,backup,federation] [--skip-elton]
                          [--reps N] [--keep] [--no-verify]
   master: elton push/clone against \`elton master\`, direct and through an emulated WAN, next to rclone to s3rver (small tree)
   s3: elton, restic and rclone push to and check out from s3rver, direct and through the emulated WAN (small tree)
   lazy: a 64 MiB file read three times through the WAN (clone, mount, serve), one file of the small tree cold, the gateway under 100 clients
   backup: elton backup from a master to s3rver through the WAN (first, 1% changed, no change), next to restic copy and rclone sync (small tree)
+  federation: masters A and B joined by the WAN; a tree homed on A committed on A, read by two nodes on B, changed on B, read again on A (2,000 files: the small tree at scale ×0.1)
 env: BENCH_DIR (default ${DEFAULT_BENCH_DIR}), BENCH_SCALE (default 1: ~200 MB small tree, ~1.3 GB large tree),
      ELTON_BIN (default <repo>/bin/run.js), BENCH_WAN_RTT_MS (250), BENCH_WAN_MBIT (200), BENCH_RCLONE_FILES (1000), BENCH_LOAD_SECONDS (10)`;
 
@@ -47,7 +49,7 @@ function parseArgs(argv) {
       process.exit(0);
     } else throw new Error(`unknown argument ${a}\n${USAGE}`);
   }
-  if (opts.only && !['small', 'large', 'master', 's3', 'lazy', 'backup'].includes(opts.only)) throw new Error(`--only must be small, large, master, s3, lazy or backup\n${USAGE}`);
+  if (opts.only && !['small', 'large', 'master', 's3', 'lazy', 'backup', 'federation'].includes(opts.only)) throw new Error(`--only must be small, large, master, s3, lazy, backup or federation\n${USAGE}`);
   return opts;
 }
 
@@ -510,7 +512,7 @@ function renderMarkdown(info, workloads, targets, extra = '') {
 async function main() {
   const info = machineInfo();
   log(`elton bench: BENCH_DIR=${BENCH_DIR} scale=${SCALE} skip=[${[...opts.skip].join(',')}]`);
-  const names = ['master', 's3', 'lazy', 'backup'].includes(opts.only) ? [] : opts.only ? [opts.only] : ['small', 'large'];
+  const names = ['master', 's3', 'lazy', 'backup', 'federation'].includes(opts.only) ? [] : opts.only ? [opts.only] : ['small', 'large'];
   const workloads = names.map((n) => ensureWorkload(n, { benchDir: BENCH_DIR, scale: SCALE, log }));
   for (const wl of workloads) {
     log(`\n== ${wl.name} tree: ${wl.files} files, ${fmtBytes(wl.bytes)}`);
@@ -543,10 +545,12 @@ async function main() {
     elton: ELTON, env: { ...BASE_ENV, NO_COLOR: '1' }, reps: opts.reps, log, freshCopy, verifyTree, parseJson, fmtSec, fmtBytes, have: (bin) => !opts.skip.has(bin) && have(bin),
     version: (argv) => run(argv).stdout,
   };
-  /** Runs a network section on the small tree, in a scratch directory of its own. */
-  const section = async (name, title, bench) => {
+  /** The federation section's tree: the small tree's generator at a tenth of the scale (2,000 files at scale 1). */
+  const tenthTree = () => ensureWorkload('small', { benchDir: BENCH_DIR, scale: SCALE * 0.1, log });
+  /** Runs a network section on the small tree (or the tree `tree` returns), in a scratch directory of its own. */
+  const section = async (name, title, bench, tree = smallTree) => {
     if (!runs(name)) return null;
-    const wl = smallTree();
+    const wl = tree();
     log(`\n== ${name}: ${wl.name} tree ${title}, direct and through an emulated WAN`);
     warm(wl.dir);
     const dir = path.join(SCRATCH, name);
@@ -560,11 +564,12 @@ async function main() {
   const s3 = await section('s3', 'to s3rver', benchS3);
   const lazy = await section('lazy', 'read lazily from a master', benchLazy);
   const backup = await section('backup', 'backed up from a master to s3rver', benchBackup);
+  const federation = await section('federation', 'homed on master A, read and changed through master B', benchFederation, tenthTree);
   const targets = evaluateTargets();
-  const md = renderMarkdown(info, workloads, targets, (master?.markdown ?? '') + (s3?.markdown ?? '') + (lazy?.markdown ?? '') + (backup?.markdown ?? ''));
+  const md = renderMarkdown(info, workloads, targets, (master?.markdown ?? '') + (s3?.markdown ?? '') + (lazy?.markdown ?? '') + (backup?.markdown ?? '') + (federation?.markdown ?? ''));
   fs.mkdirSync(BENCH_DIR, { recursive: true });
   fs.writeFileSync(path.join(BENCH_DIR, 'results.md'), md);
-  fs.writeFileSync(path.join(BENCH_DIR, 'results.json'), JSON.stringify({ info, workloads, rows, targets, master: master?.rows, s3: s3?.rows, lazy: lazy?.rows, backup: backup?.rows }, null, 2) + '\n');
+  fs.writeFileSync(path.join(BENCH_DIR, 'results.json'), JSON.stringify({ info, workloads, rows, targets, master: master?.rows, s3: s3?.rows, lazy: lazy?.rows, backup: backup?.rows, federation: federation?.rows }, null, 2) + '\n');
   process.stdout.write(`\n${md}`);
   log(`\nwritten: ${path.join(BENCH_DIR, 'results.md')} and results.json`);
 }

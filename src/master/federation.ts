@@ -77,8 +77,9 @@ export class Federation {
   /** When @latest of a tree homed elsewhere was last asked of its home, and the answer. */
   private readonly latest = new Map<string, Latest>();
   private readonly latestInFlight = new Map<string, Promise<Latest>>();
-  /** Objects being fetched from peers, so that concurrent readers wait for one fetch. */
+  /** Objects, and roots of tree closures, being fetched from peers: concurrent readers wait for one fetch. */
   private readonly fetching = new Map<string, Promise<void>>();
+  private readonly fetchingTrees = new Map<string, Promise<void>>();
   /** The tree whose version has this root, for the records of trees homed elsewhere served here. */
   private readonly rootTree = new Map<string, string>();
 
@@ -313,22 +314,8 @@ export class Federation {
    * holds, or the rejection of an object a peer sent damaged.
    */
   async ensureHeld(ids: Iterable<string>): Promise<void> {
-    const waits: Promise<void>[] = [];
-    const absent: string[] = [];
-    for (const id of new Set(ids)) {
-      if (this.meta.has(id)) continue;
-      const inFlight = this.fetching.get(id);
-      if (inFlight) waits.push(inFlight);
-      else absent.push(id);
-    }
-    if (absent.length) {
-      const fetch = this.fetch(absent);
-      const settled = fetch.catch(() => {});
-      for (const id of absent) this.fetching.set(id, settled);
-      void settled.finally(() => { for (const id of absent) this.fetching.delete(id); });
-      waits.push(fetch);
-    }
-    await Promise.all(waits);
+    const absent = [...new Set(ids)].filter((id) => !this.meta.has(id));
+    await once(this.fetching, absent, (id) => id, (mine) => this.fetch(mine));
     const still = [...new Set(ids)].filter((id) => !this.meta.has(id));
     if (still.length) throw notFound(`object ${still[0]}${still.length > 1 ? ` and ${still.length - 1} more` : ''} on "${this.name}" or its peers`, 'the data of this version is not at any master reachable from here', { object: still[0] });
   }
@@ -418,6 +405,10 @@ export class Federation {
   }
 
   private async fetchTrees(roots: ClosureRoot[], prefixes: string[] | undefined): Promise<void> {
+    await once(this.fetchingTrees, roots, (r) => r.id, (mine) => this.fetchTreesOnce(mine, prefixes));
+  }
+
+  private async fetchTreesOnce(roots: ClosureRoot[], prefixes: string[] | undefined): Promise<void> {
     let firstFailure: unknown;
     for (const peer of this.peers.values()) {
       const wanted = roots.filter((r) => !this.meta.has(r.id)).map((r) => ({ id: r.id, path: r.path, base: this.baseFor(r) }));
@@ -435,4 +426,27 @@ export class Federation {
   async close(): Promise<void> {
     await Promise.all([...this.peers.values()].map((p) => p.store.close()));
   }
+}
+
+/**
+ * Runs `fetch` for the items no one is fetching yet, and waits for those others are fetching
+ * (`inFlight`, by key). A failure is thrown to the caller that ran the fetch; the waiters find
+ * what is still absent afterwards.
+ */
+async function once<T>(inFlight: Map<string, Promise<void>>, items: T[], key: (item: T) => string, fetch: (mine: T[]) => Promise<void>): Promise<void> {
+  const waits: Promise<void>[] = [];
+  const mine: T[] = [];
+  for (const item of items) {
+    const running = inFlight.get(key(item));
+    if (running) waits.push(running);
+    else mine.push(item);
+  }
+  if (mine.length) {
+    const fetching = fetch(mine);
+    const settled = fetching.catch(() => {});
+    for (const item of mine) inFlight.set(key(item), settled);
+    void settled.finally(() => { for (const item of mine) inFlight.delete(key(item)); });
+    waits.push(fetching);
+  }
+  await Promise.all(waits);
 }

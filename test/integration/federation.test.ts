@@ -12,6 +12,7 @@ import { pseudoRandom, tempDir, writeTree } from '../helpers.js';
 import { assertJsonError, assertSameTree, eltonAsync, ok, snapshotTree, writeRandomTree } from '../e2e/util.js';
 import { startMasterProcess, type MasterProcess } from './master-util.js';
 import { startWanProxy, type WanProxy } from '../support/wan-proxy.js';
+import { encodeVersion } from '../../src/version.js';
 
 interface PeerStatus { name: string; out: { requests: number; bytesUp: number; bytesDown: number }; in: { requests: number }; objectsFetched: number; objectsSent: number; versionsForwarded: number; rejected: number; lastError: { code: string; message: string } | null }
 interface Status { name: string | null; peers: PeerStatus[] }
@@ -136,12 +137,35 @@ describe('integration: federation of masters', function () {
     const cat = await b2.run(wb2, ['cat', `data~alpha@2:${files[0]}`]);
     assert.equal(cat.code, 0, cat.stderr);
     assert.ok(Buffer.from(cat.stdout, 'latin1').length > 0);
+    const ls = await b2.run(wb2, ['ls', 'data~alpha@2', '-r']);
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.ok(ls.stdout.includes(files[0].split('/').pop()!), ls.stdout.slice(0, 500));
     const statusB = await status(B.url);
     assert.equal(statusB.name, 'beta');
     assert.equal(statusB.peers[0].versionsForwarded, 1);
     assert.ok(statusB.peers[0].objectsSent >= 10);
     const statusA = await status(A.url);
     assert.ok(statusA.peers[0].in.requests >= 5, 'A counts the requests B sent it');
+  });
+
+  it('fetches each tree and object from the home once when two nodes of B check out at the same moment', async () => {
+    const { A, B } = await pair();
+    const a1 = node();
+    const ws = a1.dir('a1');
+    writeRandomTree(ws, 200, 1024 * 1024, 11);
+    ok(await a1.run(ws, ['init', '--remote', A.url, '--tree', 'twice~alpha']));
+    const c1 = ok(await a1.run(ws, ['commit', '-m', 'one', '--json'])).json;
+    const mark = A.mark();
+    const [b1, b2] = [node(), node()];
+    const [w1, w2] = [b1.dir('b1'), b2.dir('b2')];
+    await Promise.all([b1.run(tempDir(), ['clone', B.url, 'twice~alpha@latest', w1]), b2.run(tempDir(), ['clone', B.url, 'twice~alpha@latest', w2])].map(async (p) => ok(await p)));
+    assertSameTree(snapshotTree(w1), snapshotTree(ws));
+    assertSameTree(snapshotTree(w2), snapshotTree(ws));
+    await A.settle();
+    const fromB = A.since(mark).filter((l) => / peer:beta /.test(l));
+    assert.equal(fromB.filter((l) => /trees-closure/.test(l)).length, 1, fromB.join('\n'));
+    assert.equal(fromB.filter((l) => /versions\/latest/.test(l)).length, 1, fromB.join('\n'));
+    assert.equal((await peer(B.url, 'alpha')).objectsFetched, c1.newObjects);
   });
 
   it('the home rule: a name says its home; a new tree is created on its home, wherever it is committed; plain names stay local', async () => {
@@ -325,5 +349,40 @@ describe('integration: federation of masters', function () {
     const e = assertJsonError(refused, 'E_AUTH', 12);
     assert.match(e.message, /the master "alpha" refused "beta"/);
     assert.match(e.hint ?? '', /token-file=/);
+  });
+
+  it('rejects a version record a peer sends that is not the one asked for, or does not verify, and logs it with the peer\'s name', async () => {
+    // A hostile "alpha": it says the right name, and answers @1 with the record of @2, and @3 with a damaged record.
+    const root = 'ab'.repeat(32);
+    const record = (version: number) => encodeVersion({ tree: 't~alpha', version, root, parent: null, message: 'm', author: 'a', host: 'h', time: new Date(0).toISOString(), git: null });
+    const damaged = Buffer.from(record(3));
+    damaged[damaged.length - 5] ^= 1;
+    const hostile = http.createServer((req, res) => {
+      const v = /\/versions\/(\d+)$/.exec(req.url ?? '')?.[1];
+      const body = v === '1' ? record(2) : v === '3' ? damaged : undefined;
+      res.setHeader('x-elton-master', 'alpha');
+      res.setHeader('x-elton-protocol', '2');
+      if (!body) return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'x-elton-version': v! }).end(body);
+    });
+    await new Promise<void>((r) => hostile.listen(0, '127.0.0.1', r));
+    try {
+      const B = await startMasterProcess(['--name', 'beta', '--peer', `alpha=http://127.0.0.1:${(hostile.address() as net.AddressInfo).port}`]);
+      started.push(B);
+      const n = node();
+      for (const v of [1, 3]) {
+        const r = await n.run(tempDir(), ['clone', B.url, `t~alpha@${v}`, n.dir(`t${v}`), '--json']);
+        const e = assertJsonError(r, 'E_CORRUPT', 7);
+        assert.match(e.message, new RegExp(`peer "alpha" sent t~alpha@${v} that does not verify`));
+      }
+      const p = await peer(B.url, 'alpha');
+      assert.equal(p.rejected, 2);
+      // Nothing was kept: asked again, B asks the peer again (and rejects again).
+      assertJsonError(await n.run(tempDir(), ['clone', B.url, 't~alpha@1', n.dir('again'), '--json']), 'E_CORRUPT', 7);
+      assert.equal((await peer(B.url, 'alpha')).rejected, 3);
+      assert.match((await B.stop()).output, /peer alpha: E_CORRUPT: peer "alpha" sent t~alpha@1 that does not verify/);
+    } finally {
+      hostile.close();
+    }
   });
 });
