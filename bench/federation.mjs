@@ -27,8 +27,8 @@ const LATEST_ONLY_BYTES = 4 * KiB;
 const compressed = (buf) => Math.min(buf.length, zlib.brotliCompressSync(buf, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 2, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: buf.length } }).length);
 const TEXT_STYLE = { txt: 'prose', csv: 'csv', log: 'log', jsonl: 'json' };
 const READY = /elton master listening on (https?:\/\/(\S+?):(\d+))\s/;
-/** The master's request log line: TIME CLIENT WHO METHOD PATH STATUS MSms in=N out=N (WHO is peer:NAME for a peer's request). */
-const LOG_LINE = /^(\S+) (\S+) (\S+) ([A-Z]+) (\S+) (\d+) ([\d.]+)ms in=(\d+) out=(\d+)$/;
+/** The master's request log line: TIME CLIENT WHO [peer:NAME] METHOD PATH STATUS MSms in=N out=N (peer:NAME for a peer's request). */
+const LOG_LINE = /^(\S+) (\S+) \S+(?: (peer:\S+))? ([A-Z]+) (\S+) (\d+) ([\d.]+)ms in=(\d+) out=(\d+)$/;
 
 /** Rewrites `count` files under `root` (seeded pick, .elton left out) with new content of the same size and kind; returns {files, bytes, compressed}. */
 function changeFiles(root, count) {

@@ -48,7 +48,7 @@ export default class Master extends EltonCommand {
       onRequest: (r) => {
         if (json) return;
         const status = r.status >= 500 ? chalk.red(r.status) : r.status >= 400 ? chalk.yellow(r.status) : String(r.status);
-        process.stdout.write(`${r.time} ${r.client} ${r.via ? `peer:${r.via}` : r.who} ${r.method} ${r.path} ${status} ${r.ms.toFixed(1)}ms in=${r.bytesIn} out=${r.bytesOut}\n`);
+        process.stdout.write(`${r.time} ${r.client} ${r.who}${r.via ? ` peer:${r.via}` : ''} ${r.method} ${r.path} ${status} ${r.ms.toFixed(1)}ms in=${r.bytesIn} out=${r.bytesOut}\n`);
       },
     }, await this.deps());
     if (json) process.stdout.write(JSON.stringify({ event: 'listening', ...info }) + '\n');

@@ -8,6 +8,12 @@ import { corrupt, formatError } from './errors.js';
 
 export const OBJECT_FORMAT = 1;
 const brotliDecompressAsync = promisify(brotliDecompress);
+/**
+ * The most an object may decompress to: chunks are at most 1 MiB, and a tree of a million
+ * entries is about 100 MiB. Data from a remote or a peer is untrusted until its hash is checked,
+ * which needs the plain bytes: a small payload must not be able to expand without bound.
+ */
+const MAX_PLAIN_BYTES = 256 * 1024 * 1024;
 const MAGIC = [0x45, 0x4c, 0x54]; // "ELT"
 const HEADER_SIZE = 8;
 const DIGEST_SIZE = 32;
@@ -127,7 +133,7 @@ export function decodeObject(data: Uint8Array, what: string, expectedId?: string
   const parsed = parseHeader(data, what);
   let plain: Buffer;
   try {
-    plain = parsed.codec === Codec.brotli ? brotliDecompressSync(parsed.payload) : parsed.payload;
+    plain = parsed.codec === Codec.brotli ? brotliDecompressSync(parsed.payload, { maxOutputLength: MAX_PLAIN_BYTES }) : parsed.payload;
   } catch {
     throw undecodable(what);
   }
@@ -144,7 +150,7 @@ export async function decodeObjectAsync(data: Uint8Array, what: string, expected
   try {
     // Output in one piece when the size is known: the default 16 KiB costs a callback and a copy per 16 KiB.
     const chunkSize = Math.max(64 * 1024, Math.min(plainSize ?? 256 * 1024, 16 * 1024 * 1024));
-    plain = parsed.codec === Codec.brotli ? await brotliDecompressAsync(parsed.payload, { chunkSize }) : parsed.payload;
+    plain = parsed.codec === Codec.brotli ? await brotliDecompressAsync(parsed.payload, { chunkSize, maxOutputLength: MAX_PLAIN_BYTES }) : parsed.payload;
   } catch {
     throw undecodable(what);
   }

@@ -68,7 +68,7 @@ export async function backup(opts: BackupOptions, deps: Deps): Promise<BackupRes
   });
   try {
     const fromToken = process.env.ELTON_FROM_TOKEN || process.env.ELTON_TOKEN || undefined;
-    const store = await openForReading(from, fromToken, true);
+    const store = await openForReading(from, fromToken, true, true);
     try {
       const origin: Origin = { store, direct: store instanceof CachedStore ? store.remote : store as FileStore };
       const target = await openForCopying(to, store.config, process.env.ELTON_TO_TOKEN || process.env.ELTON_TOKEN || undefined, opts.dryRun).catch((err) => {

@@ -46,7 +46,7 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
   const percent = opts.readDataPercent;
   if (percent !== undefined && !(percent > 0 && percent <= 100)) throw usage(`--read-data=${percent}: the percentage must be above 0 and at most 100`, 'write --read-data for every object, or --read-data=10 for a tenth');
   const url = normalizeRemote(opts.remote, deps.cwd);
-  const store = await openForReading(url);
+  const store = await openForReading(url, undefined, false, true);
   // Through a cache, a missing or damaged object at the remote could pass unseen: ask the remote itself.
   const target: Checked = store instanceof CachedStore ? store.remote : (store as FileStore);
   try {

@@ -63,7 +63,9 @@ class HttpError extends Error {
   constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) { super(message); }
 }
 
-const STATUS: Record<string, number> = { E_USAGE: 400, E_BAD_REF: 400, E_NOT_FOUND: 404, E_AUTH: 502, E_CORRUPT: 502, E_REMOTE: 502, E_UNREACHABLE: 504 };
+const STATUS: Record<string, number> = {
+  E_USAGE: 400, E_BAD_REF: 400, E_NOT_FOUND: 404, E_NO_PEER: 404, E_AUTH: 502, E_CORRUPT: 502, E_REMOTE: 502, E_PEER: 502, E_LOOP: 502, E_UNREACHABLE: 504,
+};
 
 const TYPES: Record<string, string> = {
   txt: 'text/plain; charset=utf-8', md: 'text/markdown; charset=utf-8', csv: 'text/csv; charset=utf-8', log: 'text/plain; charset=utf-8',

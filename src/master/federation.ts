@@ -9,6 +9,7 @@
 // forwarded again, so a misconfiguration cannot make requests go round in a loop.
 
 import { EltonError, EXIT, hasCode, incomplete, notFound, unreachable, usage } from '../errors.js';
+import { divergedVersion, sameVersion } from '../version.js';
 import { decodeObjectAsync, decodeObject, Kind } from '../object.js';
 import { homeOf } from '../ref.js';
 import { decodeTree } from '../tree.js';
@@ -52,8 +53,18 @@ export type PeerEvent = { type: 'peer-error'; peer: string; code: string; messag
 /** A loop between peers, or a request a peer should not have forwarded here. */
 export const loop = (message: string, hint: string) => new EltonError('E_LOOP', message, EXIT.remote, hint);
 
+/** After a peer failed to answer, reads skip it for this long (the home is down: answer from what is held, at once). */
+const PEER_DOWN_MS = Number(process.env.ELTON_PEER_RETRY_MS ?? 10_000);
+/** How long a node's read waits for the home's answer to @latest or a version list before it is answered from what is held. */
+const HOME_DEADLINE_MS = Number(process.env.ELTON_PEER_DEADLINE_MS ?? 5_000);
+/** Bounds of the in-memory maps of a long-running master. */
+const MAX_TRACKED = 10_000;
+
 class Peer {
   readonly store: HttpStore;
+  /** Reads skip the peer until then (ms), after it failed to answer. */
+  downUntil = 0;
+  private checked?: Promise<void>;
   readonly in = { requests: 0, bytesIn: 0, bytesOut: 0 };
   objectsFetched = 0;
   objectsSent = 0;
@@ -68,6 +79,30 @@ class Peer {
   }
 
   get name(): string { return this.config.name; }
+
+  /**
+   * Before the first request that carries the token: asks the master at the URL its name, with
+   * no token, so that a wrong URL never receives this peer's token.
+   */
+  ready(): Promise<void> {
+    this.checked ??= HttpStore.health(this.config.url, this.config.caFile).then(({ name }) => {
+      if (name !== this.config.name) {
+        throw new EltonError('E_PEER', `the peer configured as "${this.config.name}" at ${this.store.url} is ${name ? `the master named "${name}"` : 'not a named elton master'}`, EXIT.remote,
+          'fix the peer\'s URL in --peer or the peers file: each peer must be the master of that name (docs/federation.md)', { peer: this.config.name, answered: name });
+      }
+    });
+    this.checked.catch(() => { this.checked = undefined; });
+    return this.checked;
+  }
+
+  get down(): boolean { return Date.now() < this.downUntil; }
+}
+
+/** A Map that forgets its oldest entries past MAX_TRACKED. */
+function track<K, V>(map: Map<K, V>, key: K, value: V): void {
+  map.delete(key);
+  if (map.size >= MAX_TRACKED) map.delete(map.keys().next().value as K);
+  map.set(key, value);
 }
 
 interface Latest { version: number; at: number }
@@ -78,10 +113,12 @@ export class Federation {
   private readonly latest = new Map<string, Latest>();
   private readonly latestInFlight = new Map<string, Promise<Latest>>();
   /** Objects, and roots of tree closures, being fetched from peers: concurrent readers wait for one fetch. */
-  private readonly fetching = new Map<string, Promise<void>>();
-  private readonly fetchingTrees = new Map<string, Promise<void>>();
+  private readonly fetching = new Map<string, Promise<unknown>>();
+  private readonly fetchingTrees = new Map<string, Promise<unknown>>();
   /** The tree whose version has this root, for the records of trees homed elsewhere served here. */
   private readonly rootTree = new Map<string, string>();
+  /** Roots whose whole closure of trees is held here (fetched without prefixes). */
+  private readonly wholeRoots = new Map<string, true>();
 
   constructor(
     readonly name: string,
@@ -112,8 +149,17 @@ export class Federation {
     const peer = this.peers.get(home);
     // A copy of the tree held here (a backup, a replica) is read as a local tree.
     if (!peer && this.meta.latestVersion(tree)) return undefined;
-    if (!peer) throw notFound(`master "${home}", the home of ${tree}, among the peers of ${this.name}`, `add it: elton master --peer ${home}=URL (docs/federation.md)`);
+    if (!peer) {
+      throw new EltonError('E_NO_PEER', `${tree} belongs to the master "${home}", which is not a peer of "${this.name}"`, EXIT.notFound,
+        `add it to "${this.name}": elton master --peer ${home}=URL (docs/federation.md)`, { home });
+    }
     return peer;
+  }
+
+  /** The peer that is home of `tree`, if one is (whatever this master holds of it). */
+  peerHoming(tree: string): Peer | undefined {
+    const home = homeOf(tree);
+    return home === undefined ? undefined : this.peers.get(home);
   }
 
   /** Counts a request a peer sent here. */
@@ -134,9 +180,14 @@ export class Federation {
 
   /** Records a peer's failure for the status and the log, and returns the error to throw. */
   private failed(peer: Peer, err: unknown): unknown {
-    if (err instanceof EltonError) {
-      peer.lastError = { time: new Date().toISOString(), code: err.code, message: err.message };
-      this.onEvent({ type: 'peer-error', peer: peer.name, code: err.code, message: err.message });
+    // A peer that lacks something answers not-found: another peer may hold it. Not an error of the peer.
+    if (hasCode(err, 'E_NOT_FOUND')) return err;
+    const e = err instanceof EltonError ? err : new EltonError('E_REMOTE', err instanceof Error ? err.message : String(err), EXIT.remote, 'see this master\'s log');
+    peer.lastError = { time: new Date().toISOString(), code: e.code, message: e.message };
+    this.onEvent({ type: 'peer-error', peer: peer.name, code: e.code, message: e.message });
+    {
+      const err = e;
+      if (err.code === 'E_UNREACHABLE') peer.downUntil = Date.now() + PEER_DOWN_MS;
       if (err.code === 'E_AUTH') {
         return new EltonError('E_AUTH', `the master "${peer.name}" refused "${this.name}": ${err.message}`, EXIT.auth,
           `give "${this.name}" a valid token for "${peer.name}" (token-file= in the peers file, or ELTON_PEER_TOKEN_${peer.name.toUpperCase().replace(/-/g, '_')}), with the read scope, and write to forward commits; for TLS, ca-file= (docs/federation.md)`, { peer: peer.name });
@@ -145,8 +196,9 @@ export class Federation {
         return unreachable(peer.store.url, `the master "${peer.name}" cannot be reached from "${this.name}"`, err,
           `that the master "${peer.name}" is running and that --peer ${peer.name}=URL on "${this.name}" is right`);
       }
+      if (err.details?.peer) return err;
+      return new EltonError(err.code, `the master "${peer.name}": ${err.message}`, err.exitCode, err.hint, { ...err.details, peer: peer.name });
     }
-    return err;
   }
 
   private rejected(peer: Peer, what: string, err: unknown): EltonError {
@@ -161,35 +213,63 @@ export class Federation {
 
   /** A verified record from the home, kept here forever (records are immutable). */
   private async keep(peer: Peer, record: VersionRecord): Promise<Buffer> {
-    this.rootTree.set(record.root, record.tree);
+    track(this.rootTree, record.root, record.tree);
     const bytes = encodeVersion(record);
     await this.meta.cachePeerRecord(record.tree, record.version, bytes);
     return bytes;
   }
 
-  private async fromHome<T>(peer: Peer, what: string, ask: () => Promise<T>): Promise<T> {
+  /** One exchange with a peer, after its name was checked: a failure is recorded, and a peer's bad data rejected. */
+  private async call<T>(peer: Peer, what: string, ask: () => Promise<T>): Promise<T> {
     try {
-      return await ask();
+      await peer.ready();
+      const answer = await ask();
+      // An answer after a deadline passed (a slow link, not a dead one) makes the peer usable again.
+      peer.downUntil = 0;
+      return answer;
     } catch (err) {
       if (hasCode(err, 'E_CORRUPT')) throw this.rejected(peer, what, err);
       throw this.failed(peer, err);
     }
   }
 
-  /** tree@version: from this master if held (cached or copied here), else from the home. */
+  /** tree@version: from this master if held (as the home sent it, or a copy checked against it), else from the home. */
   async record(peer: Peer, tree: string, version: number): Promise<Buffer> {
-    const held = this.meta.readVersionBytes(tree, version) ?? this.meta.readPeerRecord(tree, version);
+    const held = this.meta.readPeerRecord(tree, version) ?? this.meta.readVersionBytes(tree, version);
     if (held) {
-      this.rootTree.set(decodeVersion(held, tree, version).root, tree);
+      track(this.rootTree, decodeVersion(held, tree, version).root, tree);
       return held;
     }
-    const record = await this.fromHome(peer, `${tree}@${version}`, () => peer.store.readVersion(tree, version));
+    return this.fromHome(peer, tree, version);
+  }
+
+  private async fromHome(peer: Peer, tree: string, version: number): Promise<Buffer> {
+    const held = this.meta.readPeerRecord(tree, version);
+    if (held) return held;
+    const record = await this.read(peer, `${tree}@${version}`, () => peer.store.readVersion(tree, version));
     return this.keep(peer, record);
   }
 
   /**
-   * @latest, asked of the home at most once per TTL. When the home cannot be reached, the newest
-   * version known here is returned with `stale` saying why; without any, the failure is thrown.
+   * A copy of tree@V being put here (a backup, a replica) must be the home's own record: this
+   * master never holds a different NAME@V than its home. Refused when it differs, and while the
+   * home cannot be asked.
+   */
+  async checkCopy(peer: Peer, record: VersionRecord): Promise<void> {
+    const home = decodeVersion(await this.fromHome(peer, record.tree, record.version), record.tree, record.version);
+    if (!sameVersion(home, record)) throw divergedVersion(`the home "${peer.name}"`, record);
+  }
+
+  /** Moves the known @latest of a tree forward, never back (an answer in flight may be older than a commit just forwarded). */
+  private advance(tree: string, latest: Latest): void {
+    const known = this.latest.get(tree);
+    if (!known || latest.version >= known.version) track(this.latest, tree, latest);
+  }
+
+  /**
+   * @latest, asked of the home at most once per TTL. When the home does not answer within
+   * HOME_DEADLINE_MS (or failed to, moments ago), the newest version held here is returned with
+   * `stale` saying why; without any, the failure is thrown.
    */
   async latestRecord(peer: Peer, tree: string): Promise<{ version: number; bytes: Buffer; stale?: string } | undefined> {
     const known = this.latest.get(tree);
@@ -197,46 +277,78 @@ export class Federation {
     if (known && Date.now() - known.at < this.latestTtlMs) {
       latest = known;
     } else {
-      let asking = this.latestInFlight.get(tree);
-      if (!asking) {
-        asking = this.fromHome(peer, `${tree}@latest`, async () => {
-          const version = await peer.store.latestVersion(tree);
-          if (version) await this.keep(peer, await peer.store.readVersion(tree, version));
-          return { version, at: Date.now() };
-        }).finally(() => this.latestInFlight.delete(tree));
-        this.latestInFlight.set(tree, asking);
-      }
       try {
-        latest = await asking;
-        this.latest.set(tree, latest);
+        latest = await this.askLatest(peer, tree);
       } catch (err) {
         if (!hasCode(err, 'E_UNREACHABLE')) throw err;
         const newest = this.newestHeld(tree);
         if (!newest) throw err;
-        return { ...newest, stale: `the home of ${tree}, master "${peer.name}", could not be reached from "${this.name}"; @latest is the newest version "${this.name}" knows, @${newest.version}` };
+        return { ...newest, stale: `the home of ${tree}, master "${peer.name}", could not be reached from "${this.name}"; @latest is the newest version "${this.name}" holds, @${newest.version}` };
       }
     }
     if (!latest.version) return undefined;
     return { version: latest.version, bytes: await this.record(peer, tree, latest.version) };
   }
 
-  private newestHeld(tree: string): { version: number; bytes: Buffer } | undefined {
-    const all = [...this.meta.listVersionBytes(tree), ...this.meta.listPeerRecords(tree)];
-    return all.reduce<{ version: number; bytes: Buffer } | undefined>((m, r) => (!m || r.version > m.version ? r : m), undefined);
+  private askLatest(peer: Peer, tree: string): Promise<Latest> {
+    let asking = this.latestInFlight.get(tree);
+    if (!asking) {
+      asking = this.read(peer, `${tree}@latest`, async () => {
+        const version = await peer.store.latestVersion(tree);
+        if (version) await this.keep(peer, await peer.store.readVersion(tree, version));
+        return { version, at: Date.now() };
+      }).then((l) => {
+        // Names that do not exist are not remembered: any name can be asked for.
+        if (l.version) this.advance(tree, l);
+        return l;
+      }).finally(() => this.latestInFlight.delete(tree));
+      this.latestInFlight.set(tree, asking);
+    }
+    return asking;
   }
 
-  /** Every record of the tree, from the home (and kept); when the home cannot be reached, those held here. */
+  /**
+   * A read on a node's behalf: at once E_UNREACHABLE while the peer is known to be down, and
+   * E_UNREACHABLE after HOME_DEADLINE_MS (the exchange goes on, and what it brings is kept).
+   */
+  private async read<T>(peer: Peer, what: string, ask: () => Promise<T>): Promise<T> {
+    const down = () => unreachable(peer.store.url, `the master "${peer.name}" did not answer "${this.name}"${peer.lastError ? ` (${peer.lastError.code})` : ''}`, undefined,
+      `that the master "${peer.name}" is running and reachable from "${this.name}"`);
+    if (peer.down) throw down();
+    const exchange = this.call(peer, what, ask);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        peer.downUntil = Date.now() + PEER_DOWN_MS;
+        reject(down());
+      }, HOME_DEADLINE_MS);
+    });
+    exchange.catch(() => {});
+    try {
+      return await Promise.race([exchange, deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The newest version held here whose root is held too (a version this master can serve), else the newest record. */
+  private newestHeld(tree: string): { version: number; bytes: Buffer } | undefined {
+    const all = [...this.meta.listVersionBytes(tree), ...this.meta.listPeerRecords(tree)].sort((a, b) => b.version - a.version);
+    return all.find((r) => this.meta.has(decodeVersion(r.bytes, tree, r.version).root)) ?? all[0];
+  }
+
+  /** Every record of the tree, from the home (and kept); when the home does not answer, those held here. */
   async list(peer: Peer, tree: string): Promise<Array<{ version: number; bytes: Buffer }>> {
     try {
-      const versions = await this.fromHome(peer, `the versions of ${tree}`, () => peer.store.listVersions(tree));
+      const versions = await this.read(peer, `the versions of ${tree}`, () => peer.store.listVersions(tree));
       const out: Array<{ version: number; bytes: Buffer }> = [];
       for (const v of versions) out.push({ version: v, bytes: await this.keep(peer, await peer.store.readVersion(tree, v)) });
-      if (out.length) this.latest.set(tree, { version: out[out.length - 1].version, at: Date.now() });
+      if (out.length) this.advance(tree, { version: out[out.length - 1].version, at: Date.now() });
       return out;
     } catch (err) {
       if (!hasCode(err, 'E_UNREACHABLE')) throw err;
       const byVersion = new Map<number, Buffer>();
-      for (const r of [...this.meta.listPeerRecords(tree), ...this.meta.listVersionBytes(tree)]) byVersion.set(r.version, r.bytes);
+      for (const r of [...this.meta.listVersionBytes(tree), ...this.meta.listPeerRecords(tree)]) byVersion.set(r.version, r.bytes);
       if (!byVersion.size) throw err;
       return [...byVersion].sort((a, b) => a[0] - b[0]).map(([version, bytes]) => ({ version, bytes }));
     }
@@ -252,6 +364,7 @@ export class Federation {
     const diff = await this.beyondParent(peer, draft);
     const candidates = diff ? [...diff.out] : await this.reachableHere(draft.root);
     try {
+      await peer.ready();
       const wanted = await peer.store.missing(candidates);
       const notHere = [...wanted].filter((id) => !this.meta.has(id));
       if (notHere.length) throw incomplete('the master', `this version of ${draft.tree} (neither "${this.name}" nor its home "${peer.name}" holds them)`, notHere);
@@ -266,7 +379,7 @@ export class Federation {
       const record = await peer.store.issueVersion(draft, force);
       peer.versionsForwarded++;
       const bytes = await this.keep(peer, record);
-      this.latest.set(draft.tree, { version: record.version, at: Date.now() });
+      this.advance(draft.tree, { version: record.version, at: Date.now() });
       return { record, bytes };
     } catch (err) {
       if (hasCode(err, 'E_INCOMPLETE') || hasCode(err, 'E_CONFLICT')) throw err;
@@ -337,6 +450,15 @@ export class Federation {
 
   /** Runs one fetch from `peer`, verifying every object before keeping it; returns the ids kept. */
   private async fetchFrom(peer: Peer, request: (onObject: (id: string, data: Buffer) => Promise<void>) => Promise<unknown>): Promise<Set<string>> {
+    if (peer.down) {
+      throw unreachable(peer.store.url, `the master "${peer.name}" did not answer "${this.name}" moments ago${peer.lastError ? ` (${peer.lastError.code})` : ''}`, undefined,
+        `that the master "${peer.name}" is running and reachable from "${this.name}"; "${this.name}" asks it again ${Math.ceil(PEER_DOWN_MS / 1000)} s after its last failure`);
+    }
+    try {
+      await peer.ready();
+    } catch (err) {
+      throw this.failed(peer, err);
+    }
     const writer = this.store.writer();
     const kept = new Set<string>();
     let bad: EltonError | undefined;
@@ -370,6 +492,7 @@ export class Federation {
    * goes with the root of an older version held here, so only the trees that changed come.
    */
   async ensureTrees(roots: ClosureRoot[], prefixes: string[] | undefined): Promise<void> {
+    if (roots.every((r) => this.whole(r.id))) return;
     let level = roots;
     while (level.length) {
       const absent = level.filter((r) => !this.meta.has(r.id));
@@ -388,6 +511,12 @@ export class Federation {
       });
       level = next;
     }
+    if (!prefixes) for (const r of roots) track(this.wholeRoots, r.id, true);
+  }
+
+  /** Whether every tree beneath this one is held here: walked whole before, or proven complete by a version issued or copied here. */
+  private whole(treeId: string): boolean {
+    return this.wholeRoots.has(treeId) || this.meta.isComplete(treeId);
   }
 
   /**
@@ -399,7 +528,7 @@ export class Federation {
     if (!tree) return null;
     const held = [...this.meta.listPeerRecords(tree), ...this.meta.listVersionBytes(tree)]
       .map((r) => decodeVersion(r.bytes, tree, r.version))
-      .filter((r) => r.root !== root.id && this.meta.has(r.root))
+      .filter((r) => r.root !== root.id && this.whole(r.root))
       .sort((a, b) => b.version - a.version);
     return held[0]?.root ?? null;
   }
@@ -430,11 +559,11 @@ export class Federation {
 
 /**
  * Runs `fetch` for the items no one is fetching yet, and waits for those others are fetching
- * (`inFlight`, by key). A failure is thrown to the caller that ran the fetch; the waiters find
- * what is still absent afterwards.
+ * (`inFlight`, by key: each entry settles to the fetch's error, or undefined). Every caller gets
+ * the failure of a fetch it waited on, so a waiter reports why, not just what is missing.
  */
-async function once<T>(inFlight: Map<string, Promise<void>>, items: T[], key: (item: T) => string, fetch: (mine: T[]) => Promise<void>): Promise<void> {
-  const waits: Promise<void>[] = [];
+async function once<T>(inFlight: Map<string, Promise<unknown>>, items: T[], key: (item: T) => string, fetch: (mine: T[]) => Promise<void>): Promise<void> {
+  const waits: Promise<unknown>[] = [];
   const mine: T[] = [];
   for (const item of items) {
     const running = inFlight.get(key(item));
@@ -442,11 +571,11 @@ async function once<T>(inFlight: Map<string, Promise<void>>, items: T[], key: (i
     else mine.push(item);
   }
   if (mine.length) {
-    const fetching = fetch(mine);
-    const settled = fetching.catch(() => {});
-    for (const item of mine) inFlight.set(key(item), settled);
-    void settled.finally(() => { for (const item of mine) inFlight.delete(key(item)); });
-    waits.push(fetching);
+    const outcome = fetch(mine).then(() => undefined, (err: unknown) => err ?? new Error('fetch failed'));
+    for (const item of mine) inFlight.set(key(item), outcome);
+    void outcome.then(() => { for (const item of mine) if (inFlight.get(key(item)) === outcome) inFlight.delete(key(item)); });
+    waits.push(outcome);
   }
-  await Promise.all(waits);
+  const failure = (await Promise.all(waits)).find((e) => e !== undefined);
+  if (failure) throw failure;
 }

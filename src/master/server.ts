@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { EltonError, EXIT, incomplete, notFound, usage } from '../errors.js';
 import { decodeObject, decodeObjectAsync, Kind } from '../object.js';
-import { homeOf, isTreeName } from '../ref.js';
+import { homeOf, isMasterName, isTreeName } from '../ref.js';
 import { isId } from '../lib/hash.js';
 import { decodeTree } from '../tree.js';
 import { decodeVersion } from '../version.js';
@@ -23,7 +23,7 @@ import { defaultStoreConfig } from '../store/open.js';
 import type { ClosureRoot, VersionDraft } from '../store/store.js';
 import {
   API, decodeIds, encodeIds, framingOf, readPack, PackStreamWriter, PackFormatError, PACK_TYPES, PROTOCOL, PROTOCOL_HEADER,
-  MASTER_HEADER, PARTIAL_HEADER, STALE_HEADER, VIA_HEADER, type PackFraming,
+  LOCAL_HEADER, MASTER_HEADER, PARTIAL_HEADER, STALE_HEADER, VIA_HEADER, type PackFraming,
 } from '../remote/wire.js';
 import { VERSION_HEADER } from '../remote/http-store.js';
 import { MasterMeta } from './meta.js';
@@ -79,7 +79,7 @@ const ID_LIST_LIMIT = 64 * 1024 * 1024;
 const STATUS: Record<string, number> = {
   E_USAGE: 400, E_BAD_REF: 400, E_AUTH: 401, E_FORBIDDEN: 403, E_NOT_FOUND: 404, E_CONFLICT: 409,
   E_TOO_LARGE: 413, E_CORRUPT: 422, E_INCOMPLETE: 422, E_DELTA_BASE: 422,
-  E_UNREACHABLE: 502, E_PEER: 502, E_LOOP: 508,
+  E_UNREACHABLE: 502, E_PEER: 502, E_LOOP: 508, E_NO_PEER: 421,
 };
 
 const tooLarge = (what: string) => new EltonError('E_TOO_LARGE', `${what} is over the master's limit`, EXIT.usage, 'send smaller requests');
@@ -102,7 +102,28 @@ async function body(req: IncomingMessage, limit: number): Promise<Buffer> {
 /** The peer master a request came from, if any (its name, from X-Elton-Via). */
 function viaOf(req: IncomingMessage): string | undefined {
   const v = req.headers[VIA_HEADER];
-  return typeof v === 'string' && v ? v : undefined;
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !isMasterName(v)) throw usage(`bad ${VIA_HEADER} header`, 'it is the name of the master that sent the request');
+  return v;
+}
+
+/** Objects fetched from peers per request, and requests in flight, for one client request. */
+const FETCH_BATCH = 512;
+const FETCHES_IN_FLIGHT = 3;
+const HEARTBEAT_MS = Number(process.env.ELTON_HEARTBEAT_MS ?? 15_000);
+
+/**
+ * Runs slow work before a response starts (a fetch from a peer, a forwarded commit), sending
+ * "102 Processing" every 15 s (ELTON_HEARTBEAT_MS) meanwhile, so that the client's idle timeout
+ * does not cut it.
+ */
+async function keepAlive<T>(res: ServerResponse, work: () => Promise<T>): Promise<T> {
+  const beat = setInterval(() => { if (!res.headersSent) res.writeProcessing(); }, HEARTBEAT_MS);
+  try {
+    return await work();
+  } finally {
+    clearInterval(beat);
+  }
 }
 
 async function jsonBody<T>(req: IncomingMessage): Promise<T> {
@@ -242,6 +263,38 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
    * Subtrees identical to the base's at the same path are then left out, so a requester that
    * holds the version before receives only the trees that changed.
    */
+  /**
+   * Sends objects some of which must first be fetched from peers. Held ones go first while the
+   * rest are fetched in batches, a few at a time, and each batch goes out as soon as it is kept:
+   * the client's connection never sits idle for a whole WAN transfer. The first batch is fetched
+   * before anything is sent, so that the usual failures (the home down, damaged data) still
+   * reach the client as typed errors.
+   */
+  async function sendObjectsFetching(res: ServerResponse, ids: string[], framing: PackFraming, fed: Federation): Promise<void> {
+    const absent = ids.filter((id) => !meta.has(id));
+    const batches: string[][] = [];
+    for (let i = 0; i < absent.length; i += FETCH_BATCH) batches.push(absent.slice(i, i + FETCH_BATCH));
+    const fetches: Array<Promise<void> | undefined> = [];
+    const start = (i: number) => {
+      if (i >= batches.length || fetches[i]) return;
+      fetches[i] = fed.ensureHeld(batches[i]);
+      fetches[i]!.catch(() => {});
+    };
+    for (let i = 0; i < FETCHES_IN_FLIGHT; i++) start(i);
+    if (batches.length) await keepAlive(res, () => fetches[0]!);
+    res.writeHead(200, { 'content-type': PACK_TYPES[framing] });
+    const pack = new PackStreamWriter(res, framing);
+    const fetched = new Set(absent);
+    await store.readObjects(ids.filter((id) => !fetched.has(id)), (id, data) => pack.add(id, data));
+    for (let i = 0; i < batches.length; i++) {
+      start(i + FETCHES_IN_FLIGHT);
+      await fetches[i];
+      await store.readObjects(batches[i], (id, data) => pack.add(id, data));
+    }
+    await pack.finish();
+    res.end();
+  }
+
   async function sendTrees(res: ServerResponse, roots: ClosureRoot[], prefixes: string[] | undefined, framing: PackFraming): Promise<void> {
     for (const r of roots) if (!meta.has(r.id)) throw notFound(`tree ${r.id} on the master`);
     res.writeHead(200, { 'content-type': PACK_TYPES[framing] });
@@ -308,8 +361,10 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
     const need = (scope: Scope | 'any') => { const g = authorize(req, scope); if (g) setWho(g.name); };
     const via = viaOf(req);
     if (via !== undefined && via === name) throw loop(`a request from "${name}" came back to it`, 'two peers are configured with each other\'s URLs swapped, or a peer URL points at this master itself');
-    // Objects this master's nodes read may be held by a peer; a peer's own requests are answered from what is here.
-    const fetching = federation && via === undefined ? federation : undefined;
+    // Objects this master's nodes read may be held by a peer. A peer's own requests, and a copy's
+    // (a backup or a replica asks what is stored here), are answered from what is here.
+    const local = via !== undefined || req.headers[LOCAL_HEADER] === '1';
+    const fetching = federation && !local ? federation : undefined;
 
     if (method === 'GET' && path === `${API}/health`) {
       return sendJson(res, 200, { ok: true, server: 'elton-master', name: name ?? null, protocol: PROTOCOL, uptimeSeconds: Math.round((Date.now() - started) / 1000), trees: meta.listTrees().length });
@@ -353,7 +408,7 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
       need('read');
       const ids = [...new Set(decodeIds(await body(req, ID_LIST_LIMIT)))];
       const partial = req.headers[PARTIAL_HEADER] === '1';
-      if (fetching && !partial) await fetching.ensureHeld(ids);
+      if (fetching && !partial) return sendObjectsFetching(res, ids, framingFor(req), fetching);
       return sendObjects(res, ids, framingFor(req), partial);
     }
     if (method === 'GET' && parts[0] === 'objects' && parts.length === 2) {
@@ -366,7 +421,7 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
         res.writeHead(304, headers);
         return void res.end();
       }
-      if (fetching) await fetching.ensureHeld([id]);
+      if (fetching) await keepAlive(res, () => fetching.ensureHeld([id]));
       if (!meta.has(id)) throw notFound(`object ${id}`);
       let data: Buffer | undefined;
       await store.readObjects([id], (_, d) => { data = d; });
@@ -381,7 +436,7 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
       for (const r of q.roots) {
         if (!isId(r?.id) || typeof r.path !== 'string' || (r.base !== undefined && r.base !== null && !isId(r.base))) throw usage('bad tree root');
       }
-      if (fetching) await fetching.ensureTrees(q.roots, prefixes);
+      if (fetching) await keepAlive(res, () => fetching.ensureTrees(q.roots, prefixes));
       return sendTrees(res, q.roots, prefixes, framingFor(req));
     }
     if (parts[0] === 'trees') {
@@ -391,11 +446,14 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
       }
       const tree = parts[1] ?? '';
       if (!isTreeName(tree)) throw usage(`"${tree.slice(0, 100)}" is not a tree name`);
-      // A copied version (PUT) is recorded here whatever its home: backups and replicas hold whole trees.
-      const home = method === 'PUT' ? undefined : federation?.homePeer(tree, via);
+      // A copied version (PUT) is recorded here whatever its home (backups and replicas hold whole
+      // trees), once it is checked against the home's own record. Asked after auth: the
+      // configuration of peers is not for anyone to probe.
+      const homeFor = () => (method === 'PUT' || req.headers[LOCAL_HEADER] === '1' ? undefined : federation?.homePeer(tree, via));
       if (parts[2] === 'versions' && parts.length === 3) {
         if (method === 'GET') {
           need('read');
+          const home = homeFor();
           const versions = home ? await federation!.list(home, tree) : meta.listVersionBytes(tree);
           return sendJson(res, 200, { tree, versions: versions.map((v) => ({ version: v.version, record: v.bytes.toString('base64') })) });
         }
@@ -403,8 +461,9 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
           need('write');
           const q = await jsonBody<{ draft: unknown; force?: unknown }>(req);
           const draft = checkDraft(tree, q.draft);
+          const home = homeFor();
           if (home) {
-            const { record, bytes } = await federation!.forwardIssue(home, draft, q.force === true);
+            const { record, bytes } = await keepAlive(res, () => federation!.forwardIssue(home, draft, q.force === true));
             return sendRecord(res, 201, record.version, bytes, true);
           }
           const owner = homeOf(tree);
@@ -430,6 +489,8 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
           if (err instanceof EltonError && err.code === 'E_CORRUPT') throw usage(`bad version record: ${err.message}`);
           throw err;
         }
+        const owner = federation?.peerHoming(tree);
+        if (owner) await federation!.checkCopy(owner, record);
         const { missing, walked } = await checkComplete(record.root);
         if (missing.length) throw incomplete('the master', `${tree}@${v}`, missing);
         const outcome = await meta.putCopied(record, walked);
@@ -438,6 +499,7 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
       }
       if (method === 'GET' && parts[2] === 'versions' && parts.length === 4) {
         need('read');
+        const home = homeFor();
         const latest = parts[3] === 'latest';
         if (home && latest) {
           const r = await federation!.latestRecord(home, tree);
@@ -465,7 +527,9 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
     let who = '-';
     res.setHeader(PROTOCOL_HEADER, String(PROTOCOL));
     if (name) res.setHeader(MASTER_HEADER, name);
-    const via = viaOf(req);
+    // For the log and the accounting; `route` refuses a malformed one.
+    let via: string | undefined;
+    try { via = viaOf(req); } catch { via = undefined; }
     res.once('close', () => {
       const last = counted.get(socket) ?? { read: 0, written: 0 };
       const now = { read: socket.bytesRead, written: socket.bytesWritten };

@@ -26,6 +26,8 @@ function versionHeader(headers: Record<string, string | string[] | undefined>): 
   return v;
 }
 
+const MAX_REMEMBERED = 4096;
+
 export interface UploadResult { objects: number; stored: number; bytes: number }
 
 export class HttpStore implements Remote {
@@ -223,8 +225,21 @@ export class HttpStore implements Remote {
   }
 
   private remember(record: VersionRecord): VersionRecord {
+    // Bounded: a long-running master talks to its peers through one HttpStore for weeks.
+    if (this.records.size >= MAX_REMEMBERED) this.records.delete(this.records.keys().next().value!);
     this.records.set(`${record.tree}@${record.version}`, record);
     return record;
+  }
+
+  /** Whether the master answers at all, and with which name (GET /v1/health: no token is sent). */
+  static async health(url: string, caFile?: string): Promise<{ name: string | null }> {
+    const client = new HttpClient(new URL(url.endsWith('/') ? url : `${url}/`), { caFile });
+    try {
+      const h = await client.json<{ name?: string | null }>({ method: 'GET', path: `${API}/health` });
+      return { name: typeof h.name === 'string' ? h.name : null };
+    } finally {
+      client.close();
+    }
   }
 
   async close(): Promise<void> {

@@ -65,6 +65,8 @@ export const MASTER_HEADER = 'x-elton-master';
 export const VIA_HEADER = 'x-elton-via';
 /** On a @latest answer: the home could not be asked, so this is the newest version the answering master knows. */
 export const STALE_HEADER = 'x-elton-stale';
+/** Sent by a backup's or a replica's client: answer with what is stored at this master, never on behalf of a tree's home. */
+export const LOCAL_HEADER = 'x-elton-local';
 /** On POST /v1/objects: send the objects held and leave out the rest, instead of refusing the request. */
 export const PARTIAL_HEADER = 'x-elton-partial';
 

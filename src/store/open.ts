@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { hasCode, usage } from '../errors.js';
 import { DEFAULT_CHUNKER } from '../chunker.js';
 import { HttpStore } from '../remote/http-store.js';
+import { LOCAL_HEADER } from '../remote/wire.js';
 import { S3Store } from '../remote/s3-store.js';
 import { formatS3Url, isS3Url, parseS3Url, type S3Settings } from '../remote/s3-client.js';
 import { CachedStore } from './cached-store.js';
@@ -24,6 +25,8 @@ export interface OpenOptions {
   readOnly?: boolean;
   /** The user-wide object cache to share; opened at its default place when absent. */
   userCache?: UserCache;
+  /** Ask a master for what it stores itself, never on behalf of a tree's home (verify, a backup's source). */
+  local?: boolean;
 }
 
 export const isHttpUrl = (url: string) => /^https?:\/\//i.test(url);
@@ -82,7 +85,10 @@ export function normalizeRemote(text: string, cwd = process.cwd(), s3?: S3Settin
 async function openRemote(url: string, opts: OpenOptions, create?: StoreConfig): Promise<Store> {
   if (!opts.cacheDir) throw new Error('internal: a network remote needs a cache directory');
   const cacheDir = opts.cacheDir;
-  const client = { token: opts.tokenWins ? opts.token : process.env.ELTON_TOKEN || opts.token, caFile: process.env.ELTON_CA_FILE || undefined };
+  const client = {
+    token: opts.tokenWins ? opts.token : process.env.ELTON_TOKEN || opts.token, caFile: process.env.ELTON_CA_FILE || undefined,
+    headers: opts.local ? { [LOCAL_HEADER]: '1' } : undefined,
+  };
   const indexCache = join(cacheDir, 'remote-index');
   let local: FileStore | undefined;
   try {
@@ -118,10 +124,10 @@ async function openRemote(url: string, opts: OpenOptions, create?: StoreConfig):
  * Opens a remote for reading without a workspace (a mount, a gateway): its config and version
  * records are kept in the user cache's directory for that remote, objects in the shared cache.
  */
-export async function openForReading(url: string, token?: string, tokenWins = false): Promise<Store> {
+export async function openForReading(url: string, token?: string, tokenWins = false, local = false): Promise<Store> {
   if (!isNetworkUrl(url)) return FileStore.open(FileStore.pathFromUrl(url));
   const userCache = await UserCache.open();
-  return openRemote(url, { cacheDir: userCache.remoteDir(url), userCache, token, tokenWins, readOnly: true });
+  return openRemote(url, { cacheDir: userCache.remoteDir(url), userCache, token, tokenWins, readOnly: true, local });
 }
 
 /**
@@ -130,7 +136,7 @@ export async function openForReading(url: string, token?: string, tokenWins = fa
  * except for a dry run, which writes nothing (and finds no store there: E_NOT_FOUND).
  */
 export async function openForCopying(url: string, config: StoreConfig, token?: string, dryRun = false): Promise<CopyTarget> {
-  if (isHttpUrl(url)) return HttpStore.connect(url, { token, caFile: process.env.ELTON_CA_FILE || undefined });
+  if (isHttpUrl(url)) return HttpStore.connect(url, { token, caFile: process.env.ELTON_CA_FILE || undefined, headers: { [LOCAL_HEADER]: '1' } });
   if (isS3Url(url)) {
     const indexCache = join(remoteCacheDir(url), 'remote-index');
     if (!dryRun) return S3Store.create(url, config, indexCache);

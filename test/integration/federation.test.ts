@@ -35,17 +35,17 @@ describe('integration: federation of masters', function () {
   });
 
   /** Two masters, alpha and beta, each reaching the other only through a WAN proxy. */
-  async function pair(extra: { alpha?: string[]; beta?: string[] } = {}) {
+  async function pair(extra: { alpha?: string[]; beta?: string[]; mbit?: number; betaEnv?: Record<string, string> } = {}) {
     const [portA, portB] = [await freePort(), await freePort()];
-    const toA = await startWanProxy({ host: '127.0.0.1', port: portA }, { rttMs: 20 });
-    const toB = await startWanProxy({ host: '127.0.0.1', port: portB }, { rttMs: 20 });
+    const toA = await startWanProxy({ host: '127.0.0.1', port: portA }, { rttMs: 20, mbitPerSec: extra.mbit });
+    const toB = await startWanProxy({ host: '127.0.0.1', port: portB }, { rttMs: 20, mbitPerSec: extra.mbit });
     proxies.push(toA, toB);
     const dataA = join(tempDir('elton-alpha-'), 'data');
     const dataB = join(tempDir('elton-beta-'), 'data');
     const argsA = ['--name', 'alpha', '--peer', `beta=${toB.url()}`, ...(extra.alpha ?? [])];
     const argsB = ['--name', 'beta', '--peer', `alpha=${toA.url()}`, '--latest-ttl', '60', ...(extra.beta ?? [])];
     const A = await startMasterProcess(argsA, dataA, `127.0.0.1:${portA}`);
-    const B = await startMasterProcess(argsB, dataB, `127.0.0.1:${portB}`);
+    const B = await withEnv(extra.betaEnv ?? {}, () => startMasterProcess(argsB, dataB, `127.0.0.1:${portB}`));
     started.push(A, B);
     const wan = () => ({ up: toA.stats.bytesUp + toB.stats.bytesUp, down: toA.stats.bytesDown + toB.stats.bytesDown, total: toA.stats.bytesUp + toA.stats.bytesDown + toB.stats.bytesUp + toB.stats.bytesDown });
     const restartA = async () => {
@@ -53,7 +53,18 @@ describe('integration: federation of masters', function () {
       started.push(m);
       return m;
     };
-    return { A, B, wan, restartA };
+    return { A, B, wan, restartA, portA };
+  }
+
+  /** Runs `start` (a process spawn, which copies process.env) with these variables set. */
+  async function withEnv<T>(vars: Record<string, string>, start: () => Promise<T>): Promise<T> {
+    const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, vars);
+    try {
+      return await start();
+    } finally {
+      for (const [k, v] of Object.entries(saved)) { if (v === undefined) delete process.env[k]; else process.env[k] = v; }
+    }
   }
 
   /** A node: its own working directories and its own user cache. */
@@ -191,8 +202,11 @@ describe('integration: federation of masters', function () {
     const stray = n.dir('stray');
     writeTree(stray, { 'h.txt': 'h\n' });
     ok(await n.run(stray, ['init', '--remote', A.url, '--tree', 'stray~gamma']));
-    const refused = await n.run(stray, ['commit', '-m', 's', '--json']);
-    assert.equal(assertJsonError(refused, 'E_NOT_FOUND', 4).message.includes('gamma'), true);
+    const refused = assertJsonError(await n.run(stray, ['commit', '-m', 's', '--json']), 'E_NO_PEER', 4);
+    assert.match(refused.message, /stray~gamma belongs to the master "gamma", which is not a peer of "alpha"/);
+    assert.match(refused.hint ?? '', /--peer gamma=URL/);
+    const unknown = assertJsonError(await n.run(tempDir(), ['clone', A.url, 'stray~gamma@latest', n.dir('u'), '--json']), 'E_NO_PEER', 4);
+    assert.match(unknown.hint ?? '', /--peer gamma=URL/);
 
     // The name is recorded in the data directory: restarting under another name is refused.
     const other = await startMasterProcess(['--name', 'impostor'], A.data).then(() => undefined, (err: Error) => err);
@@ -271,9 +285,19 @@ describe('integration: federation of masters', function () {
     const e = assertJsonError(r, 'E_PEER', 13);
     assert.match(e.message, /configured as "gamma".*"beta"/);
     assert.ok(Date.now() - t0 < 10000);
-    // beta refused to forward what a peer sent it: the request never came back round.
-    assert.ok(B.lines.some((l) => / peer:alpha GET \/v1\/trees\/t~gamma\/versions\/latest 508 /.test(l)), B.lines.join('\n'));
-    assert.equal(A.lines.filter((l) => /peer:/.test(l)).length, 0);
+    // alpha asked beta its name, without a token, and sent it nothing else.
+    await B.settle();
+    assert.deepEqual(B.lines.map((l) => l.split(' ').slice(2, 5).join(' ')), ['- GET /v1/health']);
+
+    // Were a peer to forward such a request anyway, beta would not forward it again.
+    const forwarded = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      http.get(`${B.url}/v1/trees/t~gamma/versions/latest`, { headers: { 'x-elton-via': 'alpha' } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d) => { body += d; }).on('end', () => resolve({ status: res.statusCode!, body }));
+      }).on('error', reject);
+    });
+    assert.equal(forwarded.status, 508);
+    assert.match(JSON.parse(forwarded.body).error.message, /peer "alpha" forwarded a request for it here/);
 
     // A request that names this master as the one it came from is a loop too.
     const looped = await new Promise<{ status: number; body: string }>((resolve, reject) => {
@@ -284,6 +308,11 @@ describe('integration: federation of masters', function () {
     });
     assert.equal(looped.status, 508);
     assert.equal(JSON.parse(looped.body).error.code, 'E_LOOP');
+    // X-Elton-Via holds a master's name, nothing else (it is written to the request log).
+    const forged = await new Promise<number>((resolve, reject) => {
+      http.get(`${A.url}/v1/trees`, { headers: { 'x-elton-via': 'alpha GET /fake 200' } }, (res) => { res.resume(); resolve(res.statusCode!); }).on('error', reject);
+    });
+    assert.equal(forged, 400);
 
     // A peer with this master's own name is refused at start.
     const self = await startMasterProcess(['--name', 'alpha', '--peer', 'alpha=http://127.0.0.1:1']).then(() => undefined, (err: Error) => err);
@@ -358,6 +387,7 @@ describe('integration: federation of masters', function () {
     const damaged = Buffer.from(record(3));
     damaged[damaged.length - 5] ^= 1;
     const hostile = http.createServer((req, res) => {
+      if (req.url === '/v1/health') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true, name: 'alpha' }));
       const v = /\/versions\/(\d+)$/.exec(req.url ?? '')?.[1];
       const body = v === '1' ? record(2) : v === '3' ? damaged : undefined;
       res.setHeader('x-elton-master', 'alpha');
@@ -384,5 +414,86 @@ describe('integration: federation of masters', function () {
     } finally {
       hostile.close();
     }
+  });
+
+  it('copies a tree homed on A into B with a backup (B answers a copy for itself), and refuses a copy that differs from the home\'s record', async () => {
+    const { A, B } = await pair();
+    const a1 = node();
+    const ws = a1.dir('a1');
+    writeRandomTree(ws, 40, 200000, 21);
+    ok(await a1.run(ws, ['init', '--remote', A.url, '--tree', 'kept~alpha']));
+    ok(await a1.run(ws, ['commit', '-m', 'one']));
+    const copied = ok(await a1.run(tempDir(), ['backup', '--from', A.url, '--to', B.url, '--tree', 'kept~alpha', '--json'])).json;
+    assert.deepEqual(copied.copied, ['kept~alpha@1']);
+    const verified = ok(await a1.run(tempDir(), ['verify', B.url, '--tree', 'kept~alpha', '--read-data', '--json'])).json;
+    assert.equal(verified.versions, 1);
+    // A second run finds it there.
+    assert.deepEqual(ok(await a1.run(tempDir(), ['backup', '--from', A.url, '--to', B.url, '--tree', 'kept~alpha', '--json'])).json.copied, []);
+
+    // A workspace's own store holds a different fork~alpha@1 than alpha issued: beta refuses to hold it.
+    const real = a1.dir('real');
+    writeTree(real, { 'f.txt': 'real\n' });
+    ok(await a1.run(real, ['init', '--remote', A.url, '--tree', 'fork~alpha']));
+    ok(await a1.run(real, ['commit', '-m', 'real']));
+    const fake = a1.dir('fake');
+    writeTree(fake, { 'f.txt': 'fake\n' });
+    ok(await a1.run(fake, ['init', '--tree', 'fork~alpha']));
+    ok(await a1.run(fake, ['commit', '-m', 'fake']));
+    const refused = assertJsonError(await a1.run(tempDir(), ['backup', '--from', fake, '--to', B.url, '--tree', 'fork~alpha', '--json']), 'E_CONFLICT', 5);
+    assert.match(refused.message, /the home "alpha" already holds a different fork~alpha@1/);
+    const b1 = node();
+    const wb = b1.dir('b1');
+    ok(await b1.run(tempDir(), ['clone', B.url, 'fork~alpha@1', wb]));
+    assert.equal(readFileSync(join(wb, 'f.txt'), 'utf8'), 'real\n');
+  });
+
+  it('answers at once from what it holds while the home hangs (a partition, not a refused connection)', async () => {
+    const { A, B, portA } = await pair({ betaEnv: { ELTON_PEER_DEADLINE_MS: '1000' } });
+    const a1 = node();
+    const ws = a1.dir('a1');
+    writeRandomTree(ws, 30, 100000, 31);
+    ok(await a1.run(ws, ['init', '--remote', A.url, '--tree', 'hang~alpha']));
+    ok(await a1.run(ws, ['commit', '-m', 'one']));
+    const b1 = node();
+    ok(await b1.run(tempDir(), ['clone', B.url, 'hang~alpha@1', b1.dir('b1')]));
+    writeTree(ws, { 'two.txt': 'two\n' });
+    ok(await a1.run(ws, ['commit', '-m', 'two']));
+    // alpha stops answering: its port accepts connections and says nothing.
+    await A.stop('SIGKILL');
+    const silent = net.createServer(() => {});
+    await new Promise<void>((r) => silent.listen(portA, '127.0.0.1', r));
+    try {
+      const t0 = Date.now();
+      const w = b1.dir('latest');
+      const latest = await b1.run(tempDir(), ['clone', B.url, 'hang~alpha@latest', w]);
+      assert.equal(latest.code, 0, latest.stderr);
+      assert.match(latest.stderr, /warning: .*could not be reached.*@1/);
+      assert.ok(Date.now() - t0 < 8000, `took ${Date.now() - t0} ms`);
+      const t1 = Date.now();
+      ok(await b1.run(w, ['log']));
+      assert.ok(Date.now() - t1 < 3000, `log took ${Date.now() - t1} ms while the home is known to be down`);
+      // @2 was never seen by beta: every reader is told the home cannot be reached, none that data is missing.
+      const both = await Promise.all([node(), node()].map((n) => n.run(tempDir(), ['clone', B.url, 'hang~alpha@2', n.dir('two'), '--json'])));
+      for (const r of both) assertJsonError(r, 'E_UNREACHABLE', 11);
+    } finally {
+      silent.close();
+    }
+  });
+
+  it('streams a large cold read through B without letting the node\'s connection sit idle', async () => {
+    // 1 MB/s between the masters, a 2 s idle timeout on the node: the whole fetch takes longer than that.
+    const { A, B } = await pair({ mbit: 8, betaEnv: { ELTON_HEARTBEAT_MS: '300' } });
+    const a1 = node();
+    const ws = a1.dir('a1');
+    writeRandomTree(ws, 3000, 4_500_000, 41);
+    ok(await a1.run(ws, ['init', '--remote', A.url, '--tree', 'big~alpha']));
+    ok(await a1.run(ws, ['commit', '-m', 'one']));
+    const b1 = node();
+    const wb = b1.dir('b1');
+    const t0 = Date.now();
+    const r = await eltonAsync(tempDir(), ['clone', B.url, 'big~alpha@1', wb], { ELTON_CACHE: tempDir('elton-node-cache-'), ELTON_HTTP_TIMEOUT_MS: '2000' });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(Date.now() - t0 > 3000, 'the fetch took longer than the node\'s idle timeout');
+    assertSameTree(snapshotTree(wb), snapshotTree(ws));
   });
 });
