@@ -1,0 +1,269 @@
+// The envelope scheme (docs/encryption.md): one random 256-bit repository key, stored only wrapped,
+// by one or more key sources at once (a passphrase through scrypt, a key file, AWS KMS). The keys
+// that encrypt objects and key their ids are derived from it, so no data is re-encrypted when a
+// wrapping is added, removed or rotated.
+
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { EltonError, EXIT, authError, ioError, usage } from '../errors.js';
+import type { Kms } from './kms.js';
+
+export const KEYRING_FORMAT = 1;
+
+/** Where a wrapping's key comes from, as written on the command line. */
+export type KeySource =
+  | { kind: 'passphrase'; passphrase: string }
+  | { kind: 'keyfile'; path: string }
+  | { kind: 'kms'; keyId: string };
+
+export interface Wrapping {
+  /** Names the wrapping in `elton key list` and `elton key remove`. */
+  id: string;
+  source: 'passphrase' | 'keyfile' | 'kms';
+  created: string;
+  /** passphrase: scrypt's parameters, recorded so that they can be raised later without breaking old wrappings. */
+  scrypt?: { N: number; r: number; p: number; salt: string };
+  /** keyfile: a fingerprint of the file's key (not the key), to say which file opens it. */
+  keyfile?: { fingerprint: string };
+  /** kms: the key as given, and as KMS named it (its ARN). */
+  kms?: { keyId: string; keyArn: string };
+  /** The repository key, wrapped: nonce, ciphertext and tag of AES-256-GCM (passphrase, keyfile), or the KMS ciphertext blob. Base64. */
+  wrapped: string;
+}
+
+export interface Keyring {
+  format: number;
+  cipher: 'aes-256-gcm';
+  /** Object ids are HMAC-SHA256 of the plaintext under a key derived from the repository key. */
+  ids: 'hmac-sha256';
+  /** HMAC of a fixed label under the repository key: tells a wrong key from the right one, whatever unwrapped it. */
+  check: string;
+  wrappings: Wrapping[];
+}
+
+/** The keys an encrypted repository works with, derived from its repository key. */
+export interface RepoKeys {
+  /** Encrypts objects, trees and version records (AES-256-GCM). */
+  encKey: Buffer;
+  /** Keys object ids (HMAC-SHA256): the storage cannot test for content it knows. */
+  idKey: Buffer;
+}
+
+/** scrypt at N = 2^16, r = 8: about 64 MiB and 0.2 s here, per unlock. */
+export const SCRYPT = { N: 2 ** 16, r: 8, p: 1 };
+const KMS_CONTEXT = { purpose: 'elton-repository-key' };
+
+const derive = (master: Buffer, label: string) => Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), `elton ${label} v1`, 32));
+
+export function repoKeys(master: Buffer): RepoKeys {
+  return { encKey: derive(master, 'object encryption'), idKey: derive(master, 'object ids') };
+}
+
+const checkOf = (master: Buffer) => createHmac('sha256', derive(master, 'keyring check')).update('elton').digest().subarray(0, 16).toString('base64');
+
+function scrypt(passphrase: string, salt: Buffer, p: { N: number; r: number; p: number }): Promise<Buffer> {
+  const options: ScryptOptions = { N: p.N, r: p.r, p: p.p, maxmem: 256 * 1024 * 1024 };
+  return new Promise((resolve, reject) => scryptCb(passphrase.normalize('NFC'), salt, 32, options, (err, key) => (err ? reject(err) : resolve(key))));
+}
+
+function seal(kek: Buffer, plain: Buffer, aad: string): string {
+  const nonce = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', kek, nonce);
+  cipher.setAAD(Buffer.from(aad));
+  const body = Buffer.concat([cipher.update(plain), cipher.final()]);
+  return Buffer.concat([nonce, body, cipher.getAuthTag()]).toString('base64');
+}
+
+/** undefined when the key is wrong (or the wrapping was tampered with): GCM's tag says so. */
+function open(kek: Buffer, wrapped: string, aad: string): Buffer | undefined {
+  const data = Buffer.from(wrapped, 'base64');
+  if (data.length < 12 + 16 + 1) return undefined;
+  const decipher = createDecipheriv('aes-256-gcm', kek, data.subarray(0, 12));
+  decipher.setAAD(Buffer.from(aad));
+  decipher.setAuthTag(data.subarray(data.length - 16));
+  try {
+    return Buffer.concat([decipher.update(data.subarray(12, data.length - 16)), decipher.final()]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A key file holds 32 random bytes, as base64 text (`elton key generate`); the wrapping key is derived from them. */
+export function readKeyFile(path: string): Buffer {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8').trim();
+  } catch (err) {
+    throw ioError(`cannot read the key file ${path}`, err, 'check the path (ELTON_KEYFILE or keyfile:PATH)');
+  }
+  const key = Buffer.from(text, 'base64');
+  if (key.length < 32 || !/^[A-Za-z0-9+/=\s]+$/.test(text)) throw usage(`${path} is not an elton key file`, 'make one with `elton key generate PATH`: 32 random bytes, base64');
+  return key;
+}
+
+export const newKeyFileContent = () => `${randomBytes(32).toString('base64')}\n`;
+
+const keyFileKek = (fileKey: Buffer) => derive(fileKey, 'key file');
+const fingerprintOf = (fileKey: Buffer) => createHmac('sha256', derive(fileKey, 'key file fingerprint')).update('elton').digest().subarray(0, 8).toString('hex');
+
+/** Parses --key-source: passphrase, keyfile:PATH or kms:KEY_ID_OR_ALIAS (the passphrase itself comes from ELTON_PASSPHRASE or a prompt). */
+export function parseKeySource(text: string, passphrase: () => string): KeySource {
+  if (text === 'passphrase') return { kind: 'passphrase', passphrase: passphrase() };
+  const m = /^(keyfile|kms):(.+)$/.exec(text);
+  if (m?.[1] === 'keyfile') return { kind: 'keyfile', path: m[2] };
+  if (m?.[1] === 'kms') return { kind: 'kms', keyId: m[2] };
+  throw usage(`bad key source "${text}"`, 'write passphrase, keyfile:PATH or kms:KEY_ID (a key id, ARN or alias/NAME)');
+}
+
+const newWrappingId = () => randomBytes(4).toString('hex');
+
+async function wrapWith(source: KeySource, master: Buffer, kms: () => Kms): Promise<Wrapping> {
+  const id = newWrappingId();
+  const created = new Date().toISOString();
+  const aad = `elton-keyring:${id}`;
+  if (source.kind === 'passphrase') {
+    if (source.passphrase.length < 8) throw usage('the passphrase is shorter than 8 characters', 'choose a longer one (a few words)');
+    const salt = randomBytes(16);
+    const kek = await scrypt(source.passphrase, salt, SCRYPT);
+    return { id, source: 'passphrase', created, scrypt: { ...SCRYPT, salt: salt.toString('base64') }, wrapped: seal(kek, master, aad) };
+  }
+  if (source.kind === 'keyfile') {
+    const fileKey = readKeyFile(source.path);
+    return { id, source: 'keyfile', created, keyfile: { fingerprint: fingerprintOf(fileKey) }, wrapped: seal(keyFileKek(fileKey), master, aad) };
+  }
+  const { wrapped, keyArn } = await kms().wrap(source.keyId, master, { ...KMS_CONTEXT, wrapping: id });
+  return { id, source: 'kms', created, kms: { keyId: source.keyId, keyArn }, wrapped: wrapped.toString('base64') };
+}
+
+/**
+ * A new repository key, wrapped by every source given. With KMS first, KMS generates the key
+ * (GenerateDataKey), so that it never exists outside KMS and this process.
+ */
+export async function createKeyring(sources: KeySource[], kms: () => Kms): Promise<{ keyring: Keyring; master: Buffer }> {
+  if (!sources.length) throw usage('an encrypted repository needs at least one key source', 'pass --key-source passphrase, keyfile:PATH or kms:KEY_ID');
+  let master: Buffer;
+  const wrappings: Wrapping[] = [];
+  const [first, ...rest] = sources;
+  if (first.kind === 'kms') {
+    const id = newWrappingId();
+    const generated = await kms().generateKey(first.keyId, { ...KMS_CONTEXT, wrapping: id });
+    master = generated.plain;
+    wrappings.push({ id, source: 'kms', created: new Date().toISOString(), kms: { keyId: first.keyId, keyArn: generated.keyArn }, wrapped: generated.wrapped.toString('base64') });
+  } else {
+    master = randomBytes(32);
+    wrappings.push(await wrapWith(first, master, kms));
+  }
+  for (const s of rest) wrappings.push(await wrapWith(s, master, kms));
+  return { keyring: { format: KEYRING_FORMAT, cipher: 'aes-256-gcm', ids: 'hmac-sha256', check: checkOf(master), wrappings }, master };
+}
+
+/** What a reader offers to open a keyring with: a passphrase and key files, from flags or the environment; KMS is tried when a wrapping names it. */
+export interface Unlockers {
+  passphrase?: string;
+  keyFiles?: string[];
+  /** Try the KMS wrappings (default true): a host without KMS access skips them. */
+  kms?: boolean;
+}
+
+const wrongKey = (what: string, hint: string) => authError(`${what} does not open this repository's key`, hint);
+
+/**
+ * Opens the keyring: tries each wrapping for which a key is offered (key files, then the
+ * passphrase, then KMS), and checks the key it yields. A wrong passphrase or key file is E_AUTH
+ * (exit 12), and nothing is ever decrypted with a wrong key.
+ */
+export async function unlock(keyring: Keyring, offered: Unlockers, kms: () => Kms): Promise<Buffer> {
+  if (keyring.format !== KEYRING_FORMAT) throw new EltonError('E_FORMAT', `keyring format ${keyring.format} is not supported`, EXIT.format, 'upgrade elton');
+  const accept = (master: Buffer | undefined) => (master && master.length === 32 && timingSafeEqual(Buffer.from(checkOf(master), 'base64'), Buffer.from(keyring.check, 'base64')) ? master : undefined);
+  const tried: string[] = [];
+  for (const path of offered.keyFiles ?? []) {
+    const fileKey = readKeyFile(path);
+    const fp = fingerprintOf(fileKey);
+    for (const w of keyring.wrappings.filter((x) => x.source === 'keyfile' && x.keyfile?.fingerprint === fp)) {
+      const master = accept(open(keyFileKek(fileKey), w.wrapped, `elton-keyring:${w.id}`));
+      if (master) return master;
+    }
+    tried.push(`the key file ${path}`);
+  }
+  if (offered.passphrase !== undefined) {
+    for (const w of keyring.wrappings.filter((x) => x.source === 'passphrase')) {
+      const kek = await scrypt(offered.passphrase, Buffer.from(w.scrypt!.salt, 'base64'), w.scrypt!);
+      const master = accept(open(kek, w.wrapped, `elton-keyring:${w.id}`));
+      if (master) return master;
+    }
+    tried.push('the passphrase');
+  }
+  let kmsFailure: unknown;
+  if (offered.kms !== false) {
+    for (const w of keyring.wrappings.filter((x) => x.source === 'kms')) {
+      try {
+        const master = accept(await kms().unwrap(Buffer.from(w.wrapped, 'base64'), { ...KMS_CONTEXT, wrapping: w.id }));
+        if (master) return master;
+        tried.push(`KMS key ${w.kms!.keyId}`);
+      } catch (err) {
+        kmsFailure ??= err;
+      }
+    }
+  }
+  if (tried.length) {
+    throw wrongKey(tried.join(', '), `this repository opens with: ${describeWrappings(keyring)}; set ELTON_PASSPHRASE or ELTON_KEYFILE to the right one`);
+  }
+  if (kmsFailure) throw kmsFailure;
+  throw authError('this repository is encrypted, and no key was given to open it',
+    `it opens with: ${describeWrappings(keyring)}; set ELTON_PASSPHRASE, or ELTON_KEYFILE=PATH, or AWS credentials allowed to kms:Decrypt`);
+}
+
+export function describeWrappings(keyring: Keyring): string {
+  return keyring.wrappings.map((w) => (w.source === 'kms' ? `kms:${w.kms!.keyId}` : w.source === 'keyfile' ? `a key file (fingerprint ${w.keyfile!.fingerprint})` : 'a passphrase')).join(', ');
+}
+
+/** Adds a wrapping by another source; the repository key must be open. */
+export async function addWrapping(keyring: Keyring, master: Buffer, source: KeySource, kms: () => Kms): Promise<Keyring> {
+  return { ...keyring, wrappings: [...keyring.wrappings, await wrapWith(source, master, kms)] };
+}
+
+/** Removes a wrapping; refused for the last one, which would lock everyone out for good. */
+export function removeWrapping(keyring: Keyring, id: string): Keyring {
+  if (!keyring.wrappings.some((w) => w.id === id)) throw new EltonError('E_NOT_FOUND', `no wrapping "${id}" in this repository's keyring`, EXIT.notFound, '`elton key list` shows them');
+  if (keyring.wrappings.length === 1) {
+    throw usage(`wrapping ${id} is the last one: without it, nothing could ever open this repository`, 'add another first (elton key add), then remove this one');
+  }
+  return { ...keyring, wrappings: keyring.wrappings.filter((w) => w.id !== id) };
+}
+
+/**
+ * Re-wraps the repository key under a KMS key (the same one, after KMS rotated its material, or a
+ * new one): only the wrapping changes; no object is re-encrypted.
+ */
+export async function rotateKms(keyring: Keyring, master: Buffer, id: string, newKeyId: string | undefined, kms: () => Kms): Promise<Keyring> {
+  const old = keyring.wrappings.find((w) => w.id === id);
+  if (!old) throw new EltonError('E_NOT_FOUND', `no wrapping "${id}" in this repository's keyring`, EXIT.notFound, '`elton key list` shows them');
+  if (old.source !== 'kms') throw usage(`wrapping ${id} is a ${old.source}, not a KMS key`, 'rotate KMS wrappings only; for the others, add a new wrapping and remove the old one');
+  const fresh = await wrapWith({ kind: 'kms', keyId: newKeyId ?? old.kms!.keyId }, master, kms);
+  return { ...keyring, wrappings: keyring.wrappings.map((w) => (w.id === id ? fresh : w)) };
+}
+
+/** The keyring as listed: no secret, and nothing that helps to guess one. */
+export function listWrappings(keyring: Keyring): Array<{ id: string; source: string; created: string; detail: string }> {
+  return keyring.wrappings.map((w) => ({
+    id: w.id, source: w.source, created: w.created,
+    detail: w.source === 'kms' ? w.kms!.keyArn : w.source === 'keyfile' ? `fingerprint ${w.keyfile!.fingerprint}` : `scrypt N=${w.scrypt!.N} r=${w.scrypt!.r} p=${w.scrypt!.p}`,
+  }));
+}
+
+export function encodeKeyring(keyring: Keyring): Buffer {
+  return Buffer.from(JSON.stringify(keyring, null, 2) + '\n');
+}
+
+export function decodeKeyring(data: Buffer, where: string): Keyring {
+  let k: Keyring;
+  try {
+    k = JSON.parse(data.toString('utf8')) as Keyring;
+  } catch {
+    throw new EltonError('E_CORRUPT', `the keyring at ${where} is not JSON`, EXIT.corrupt, 'restore it from a backup of the repository');
+  }
+  if (typeof k?.format !== 'number' || !Array.isArray(k.wrappings) || typeof k.check !== 'string') {
+    throw new EltonError('E_CORRUPT', `the keyring at ${where} is malformed`, EXIT.corrupt, 'restore it from a backup of the repository');
+  }
+  return k;
+}
