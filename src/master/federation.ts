@@ -449,7 +449,7 @@ export class Federation {
   }
 
   /** Runs one fetch from `peer`, verifying every object before keeping it; returns the ids kept. */
-  private async fetchFrom(peer: Peer, request: (onObject: (id: string, data: Buffer) => Promise<void>) => Promise<unknown>): Promise<Set<string>> {
+  private async fetchFrom(peer: Peer, request: (onObject: (id: string, data: Buffer) => Promise<void>) => Promise<unknown>, treesOnly = false): Promise<Set<string>> {
     if (peer.down) {
       throw unreachable(peer.store.url, `the master "${peer.name}" did not answer "${this.name}" moments ago${peer.lastError ? ` (${peer.lastError.code})` : ''}`, undefined,
         `that the master "${peer.name}" is running and reachable from "${this.name}"; "${this.name}" asks it again ${Math.ceil(PEER_DOWN_MS / 1000)} s after its last failure`);
@@ -466,7 +466,8 @@ export class Federation {
       await request(async (id, data) => {
         try {
           const { kind } = data.length >= 64 * 1024 ? await decodeObjectAsync(data, `object ${id}`, id) : decodeObject(data, `object ${id}`, id);
-          if (kind !== Kind.chunk && kind !== Kind.tree) throw new Error('not a chunk or a tree');
+          // A closure brings trees only: a peer cannot use one to make this master store anything else.
+          if (kind !== Kind.tree && (treesOnly || kind !== Kind.chunk)) throw new Error(treesOnly ? 'not a tree, in a closure of trees' : 'not a chunk or a tree');
         } catch (err) {
           bad ??= this.rejected(peer, `object ${id}`, err);
           return;
@@ -543,7 +544,7 @@ export class Federation {
       const wanted = roots.filter((r) => !this.meta.has(r.id)).map((r) => ({ id: r.id, path: r.path, base: this.baseFor(r) }));
       if (!wanted.length) return;
       try {
-        await this.fetchFrom(peer, (onObject) => peer.store.readTrees(wanted, prefixes, onObject));
+        await this.fetchFrom(peer, (onObject) => peer.store.readTrees(wanted, prefixes, onObject), true);
       } catch (err) {
         // A peer that lacks a root answers not-found: the next peer may hold it.
         firstFailure ??= err;
