@@ -178,27 +178,28 @@ export class Federation {
     }));
   }
 
-  /** Records a peer's failure for the status and the log, and returns the error to throw. */
+  /**
+   * Records a peer's failure for the status and the log, and returns the error to throw: one that
+   * names the peer, carries `details.peer` (the node gets a 502), and hints at this master's
+   * configuration rather than the node's.
+   */
   private failed(peer: Peer, err: unknown): unknown {
     // A peer that lacks something answers not-found: another peer may hold it. Not an error of the peer.
     if (hasCode(err, 'E_NOT_FOUND')) return err;
     const e = err instanceof EltonError ? err : new EltonError('E_REMOTE', err instanceof Error ? err.message : String(err), EXIT.remote, 'see this master\'s log');
     peer.lastError = { time: new Date().toISOString(), code: e.code, message: e.message };
     this.onEvent({ type: 'peer-error', peer: peer.name, code: e.code, message: e.message });
-    {
-      const err = e;
-      if (err.code === 'E_UNREACHABLE') peer.downUntil = Date.now() + PEER_DOWN_MS;
-      if (err.code === 'E_AUTH') {
-        return new EltonError('E_AUTH', `the master "${peer.name}" refused "${this.name}": ${err.message}`, EXIT.auth,
-          `give "${this.name}" a valid token for "${peer.name}" (token-file= in the peers file, or ELTON_PEER_TOKEN_${peer.name.toUpperCase().replace(/-/g, '_')}), with the read scope, and write to forward commits; for TLS, ca-file= (docs/federation.md)`, { peer: peer.name });
-      }
-      if (err.code === 'E_UNREACHABLE') {
-        return unreachable(peer.store.url, `the master "${peer.name}" cannot be reached from "${this.name}"`, err,
-          `that the master "${peer.name}" is running and that --peer ${peer.name}=URL on "${this.name}" is right`);
-      }
-      if (err.details?.peer) return err;
-      return new EltonError(err.code, `the master "${peer.name}": ${err.message}`, err.exitCode, err.hint, { ...err.details, peer: peer.name });
+    if (e.code === 'E_UNREACHABLE') {
+      peer.downUntil = Date.now() + PEER_DOWN_MS;
+      return unreachable(peer.store.url, `the master "${peer.name}" cannot be reached from "${this.name}"`, e,
+        `that the master "${peer.name}" is running and that --peer ${peer.name}=URL on "${this.name}" is right`);
     }
+    if (e.code === 'E_AUTH') {
+      return new EltonError('E_AUTH', `the master "${peer.name}" refused "${this.name}": ${e.message}`, EXIT.auth,
+        `give "${this.name}" a valid token for "${peer.name}" (token-file= in the peers file, or ELTON_PEER_TOKEN_${peer.name.toUpperCase().replace(/-/g, '_')}), with the read scope, and write to forward commits; for TLS, ca-file= (docs/federation.md)`, { peer: peer.name });
+    }
+    if (e.details?.peer) return e;
+    return new EltonError(e.code, `the master "${peer.name}": ${e.message}`, e.exitCode, e.hint, { ...e.details, peer: peer.name });
   }
 
   private rejected(peer: Peer, what: string, err: unknown): EltonError {
