@@ -126,10 +126,11 @@ function check(parsed: Parsed, plain: Buffer, actual: Buffer, what: string, expe
 const undecodable = (what: string) => corrupt(`${what}: payload does not decompress`, undefined, { object: what });
 
 /**
- * Decodes and verifies an object. `expectedId` is checked for content-addressed objects;
- * records are checked against the digest they carry. `what` names the object in errors.
+ * Decodes and verifies an object. `expectedId` is checked for content-addressed objects (against
+ * `idOf` of the plaintext: SHA-256, or a keyed hash in an encrypted store); records are checked
+ * against the SHA-256 digest they carry. `what` names the object in errors.
  */
-export function decodeObject(data: Uint8Array, what: string, expectedId?: string): Decoded {
+export function decodeObject(data: Uint8Array, what: string, expectedId?: string, idOf: (plain: Uint8Array) => Buffer = sha256): Decoded {
   const parsed = parseHeader(data, what);
   let plain: Buffer;
   try {
@@ -137,14 +138,17 @@ export function decodeObject(data: Uint8Array, what: string, expectedId?: string
   } catch {
     throw undecodable(what);
   }
-  return check(parsed, plain, sha256(plain), what, expectedId);
+  return check(parsed, plain, expectedId ? idOf(plain) : sha256(plain), what, expectedId);
 }
 
 /**
  * The same, with decompression and hashing on libuv's thread pool, so that a checkout can
  * decode several objects at once while the main thread writes files.
  */
-export async function decodeObjectAsync(data: Uint8Array, what: string, expectedId?: string, plainSize?: number): Promise<Decoded> {
+export async function decodeObjectAsync(
+  data: Uint8Array, what: string, expectedId?: string, plainSize?: number,
+  idOfAsync: (plain: Uint8Array) => Promise<Buffer> = async (plain) => Buffer.from(await webcrypto.subtle.digest('SHA-256', plain)),
+): Promise<Decoded> {
   const parsed = parseHeader(data, what);
   let plain: Buffer;
   try {
@@ -154,6 +158,6 @@ export async function decodeObjectAsync(data: Uint8Array, what: string, expected
   } catch {
     throw undecodable(what);
   }
-  const actual = Buffer.from(await webcrypto.subtle.digest('SHA-256', plain));
+  const actual = expectedId ? await idOfAsync(plain) : sha256(plain);
   return check(parsed, plain, actual, what, expectedId);
 }

@@ -1,9 +1,9 @@
 // Snapshots as flat path maps: built into tree objects for a commit, read back from trees for checkout and diff.
 
-import { encodeObject, decodeObject, Kind, type Compression } from './object.js';
+import { Kind, type Compression } from './object.js';
 import { decodeTree, encodeTree, type ChunkRef, type TreeEntry } from './tree.js';
-import { sha256 } from './lib/hash.js';
 import type { Store } from './store/store.js';
+import type { ObjectCodec } from './codec.js';
 import type { SimilarTree } from './tree-delta.js';
 
 export interface FlatEntry {
@@ -43,7 +43,7 @@ export interface BuiltTrees {
 }
 
 /** Builds one canonical tree object per directory, bottom-up. */
-export function buildTrees(flat: Flat): BuiltTrees {
+export function buildTrees(flat: Flat, codec: ObjectCodec): BuiltTrees {
   const children = new Map<string, TreeEntry[]>();
   for (const [path, e] of flat) {
     if (e.type === 'dir') children.set(path, []);
@@ -51,7 +51,7 @@ export function buildTrees(flat: Flat): BuiltTrees {
   const trees = new Map<string, Buffer>();
   const addTree = (entries: TreeEntry[]) => {
     const plain = encodeTree(entries);
-    const id = sha256(plain).toString('hex');
+    const id = codec.idOf(plain).toString('hex');
     trees.set(id, plain);
     return id;
   };
@@ -72,8 +72,8 @@ export function buildTrees(flat: Flat): BuiltTrees {
 }
 
 /** Encodes a tree for storage. */
-export function encodeTreeObject(plain: Buffer, id: string, compression: Compression): Buffer {
-  return encodeObject(Kind.tree, plain, compression, Buffer.from(id, 'hex')).data;
+export function encodeTreeObject(plain: Buffer, id: string, compression: Compression, codec: ObjectCodec): Buffer {
+  return codec.encode(Kind.tree, plain, compression, Buffer.from(id, 'hex')).data;
 }
 
 /** True when `path` is one of `prefixes`, or inside one, or an ancestor of one (which a sparse checkout must traverse). */
@@ -107,7 +107,7 @@ export async function loadSnapshot(store: Store, root: string, rootMeta: Pick<Fl
     await store.readObjects(level.keys(), (id, data) => {
       treeObjects++;
       treeBytes += data.length;
-      const tree = decodeTree(decodeObject(data, `tree ${id}`, id).plain, id);
+      const tree = decodeTree(store.codec.decode(data, `tree ${id}`, id).plain, id);
       for (const dirPath of level.get(id)!) {
         for (const e of tree.entries) {
           const path = dirPath ? `${dirPath}/${e.name}` : e.name;
@@ -177,14 +177,14 @@ export interface Reachable {
  * Every object reachable from `root`, read level by level (one batched read per depth). Subtrees
  * whose id is in `skip` are not entered: the caller knows their objects are accounted for.
  */
-export async function collectReachable(store: Pick<Store, 'readObjects'>, root: string, skip: Set<string> = new Set()): Promise<Reachable> {
+export async function collectReachable(store: Pick<Store, 'readObjects' | 'codec'>, root: string, skip: Set<string> = new Set()): Promise<Reachable> {
   const out: Reachable = { trees: new Set(), chunks: new Map() };
   let level = skip.has(root) ? [] : [root];
   while (level.length) {
     const next: string[] = [];
     for (const id of level) out.trees.add(id);
     await store.readObjects(level, (id, data) => {
-      for (const e of decodeTree(decodeObject(data, `tree ${id}`, id).plain, id).entries) {
+      for (const e of decodeTree(store.codec.decode(data, `tree ${id}`, id).plain, id).entries) {
         if (e.type === 'dir') {
           if (!skip.has(e.tree) && !out.trees.has(e.tree)) { out.trees.add(e.tree); next.push(e.tree); }
         } else if (e.type === 'file') {
@@ -212,7 +212,7 @@ export interface TreeDiff {
  * trees that differ, and the chunks of their files that the base's tree at that path does not
  * name. A subtree whose id the base has at that path is skipped whole. One read per depth.
  */
-export async function diffTrees(store: Pick<Store, 'readObjects'>, root: string, baseRoot: string | null, { out, treeIds, plainSizes, similar }: TreeDiff): Promise<void> {
+export async function diffTrees(store: Pick<Store, 'readObjects' | 'codec'>, root: string, baseRoot: string | null, { out, treeIds, plainSizes, similar }: TreeDiff): Promise<void> {
   let level: Array<{ id: string; base: string | null }> = root === baseRoot ? [] : [{ id: root, base: baseRoot }];
   const seen = new Set<string>();
   while (level.length) {
@@ -221,7 +221,7 @@ export async function diffTrees(store: Pick<Store, 'readObjects'>, root: string,
     for (const { id, base } of level) { ids.add(id); if (base) ids.add(base); }
     const plains = new Map<string, Buffer>();
     await store.readObjects(ids, (id, data) => {
-      const { plain } = decodeObject(data, `tree ${id}`, id);
+      const { plain } = store.codec.decode(data, `tree ${id}`, id);
       plains.set(id, plain);
       entries.set(id, decodeTree(plain, id).entries);
     });

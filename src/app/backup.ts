@@ -7,8 +7,8 @@ import { hasCode, usage } from '../errors.js';
 import { acquireLock } from '../lib/lock.js';
 import { copyVersions, emptyTarget, type CopyResult, type Origin } from '../backup/copy.js';
 import { CachedStore } from '../store/cached-store.js';
-import type { FileStore } from '../store/file-store.js';
-import { normalizeRemote, openForCopying, openForReading } from '../store/open.js';
+import { FileStore } from '../store/file-store.js';
+import { isNetworkUrl, normalizeRemote, openForCopying, openForReading } from '../store/open.js';
 import { parseSize, userCacheDir } from '../store/user-cache.js';
 import { reporterOf, type Deps } from './context.js';
 
@@ -67,6 +67,9 @@ export async function backup(opts: BackupOptions, deps: Deps): Promise<BackupRes
     what: `the backup from ${from} to ${to}`, hint: 'another run is still copying; the next scheduled run will go on from where it stops',
   });
   try {
+    if (!isNetworkUrl(from) && (await FileStore.open(FileStore.pathFromUrl(from)).then((s) => s.config.encryption, () => undefined))) {
+      throw usage('backing up an encrypted store is not supported yet', 'its files are ciphertext: copy the store directory as it is meanwhile (docs/encryption.md)');
+    }
     const fromToken = process.env.ELTON_FROM_TOKEN || process.env.ELTON_TOKEN || undefined;
     const store = await openForReading(from, fromToken, true, true);
     try {

@@ -14,7 +14,6 @@ import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { dirty, notFound } from '../errors.js';
 import { formatRef } from '../ref.js';
-import { decodeObject, decodeObjectAsync } from '../object.js';
 import type { ChunkRef } from '../tree.js';
 import { comparePaths, contentKey, loadSnapshot, parentOf, pathCovered, type Flat, type FlatEntry } from '../snapshot.js';
 import type { Store, Transfer } from '../store/store.js';
@@ -141,7 +140,7 @@ export async function checkoutVersion(ws: Workspace, store: Store, record: Versi
     head = (await loadSnapshot(store, headRecord.root, ROOT_META, prefixes)).flat;
   }
   const work = await readWorkTree(ws, {
-    settings: { chunker: store.config.chunker },
+    settings: { chunker: store.config.chunker, keys: store.codec.keys },
     prefixes,
     needContent: (path) => target.has(path) || head.has(path),
     reporter,
@@ -236,10 +235,10 @@ async function stage(ws: Workspace, store: Store, target: Flat, writes: string[]
       // Small objects are decoded here: for them a thread-pool round trip costs more than the work.
       const size = sizes.get(id)!;
       if (size < ASYNC_DECODE_BYTES) {
-        plain.set(id, decodeObject(data, `object ${id}`, id).plain);
+        plain.set(id, store.codec.decode(data, `object ${id}`, id).plain);
         return;
       }
-      const decoded = decodeObjectAsync(data, `object ${id}`, id, size).then((d) => { plain.set(id, d.plain); });
+      const decoded = store.codec.decodeAsync(data, `object ${id}`, id, size).then((d) => { plain.set(id, d.plain); });
       // Handled at once: a bad object may fail while later reads are still under way.
       decoded.catch(() => {});
       decoding.push(decoded);

@@ -115,7 +115,7 @@ export async function commit(opts: CommitOptions, deps: Deps): Promise<CommitRes
     };
     try {
       const work = await readWorkTree(ws, {
-        settings: { chunker, compression },
+        settings: { chunker, compression, keys: store.codec.keys },
         // Loaded only when some file must be read: an unchanged re-commit never touches the index.
         known: async () => new Set(known = new Set(await store.knownIds?.() ?? [])),
         onObject: addObject,
@@ -126,7 +126,7 @@ export async function commit(opts: CommitOptions, deps: Deps): Promise<CommitRes
       for (const e of work.flat.values()) {
         if (e.type === 'file') { files++; bytes += e.size; }
       }
-      const built = buildTrees(work.flat);
+      const built = buildTrees(work.flat, store.codec);
       const summary = { tree, root: built.root, files, bytes, hashedFiles: work.hashedFiles, hashedBytes: work.hashedBytes };
       if (base !== null) {
         const baseRecord = await store.readVersion(tree, base);
@@ -138,7 +138,7 @@ export async function commit(opts: CommitOptions, deps: Deps): Promise<CommitRes
         }
       }
       const missingTrees = await store.missing(built.trees.keys());
-      for (const [id, plain] of built.trees) if (missingTrees.has(id)) await addObject(id, encodeTreeObject(plain, id, compression));
+      for (const [id, plain] of built.trees) if (missingTrees.has(id)) await addObject(id, encodeTreeObject(plain, id, compression, store.codec));
       await writer.finish();
       // The message of an unsent commit this one replaces is kept below this one's.
       const message = [opts.message ?? '', replaced?.message ?? ''].filter(Boolean).join('\n\n');

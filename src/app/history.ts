@@ -1,7 +1,6 @@
 // Use-cases that read history: log, ls, cat, status and diff.
 
 import { hasCode, notFound, usage } from '../errors.js';
-import { decodeObject } from '../object.js';
 import { formatRef, parseRef } from '../ref.js';
 import { diffSnapshots, loadSnapshot, parentOf, type Change, type Flat } from '../snapshot.js';
 import type { Store, Transfer } from '../store/store.js';
@@ -77,7 +76,7 @@ export function cat(opts: { spec: string }, deps: Deps): Promise<CatResult> {
     if (e.type === 'dir') throw usage(`"${path}" is a directory`, `use \`elton ls ${name} ${path}\``);
     if (e.type === 'symlink') return { ref: name, path, size: Buffer.byteLength(e.target!), content: Buffer.from(e.target!) };
     const parts = new Map<string, Buffer>();
-    await store.readObjects(e.chunks!.map((c) => c.id), (id, data) => { parts.set(id, decodeObject(data, `object ${id}`, id).plain); });
+    await store.readObjects(e.chunks!.map((c) => c.id), (id, data) => { parts.set(id, store.codec.decode(data, `object ${id}`, id).plain); });
     const content = Buffer.concat(e.chunks!.map((c) => parts.get(c.id)!));
     return { ref: name, path, size: content.length, content };
   });
@@ -93,7 +92,7 @@ async function snapshotOf(store: Store, ref: string, tree: string): Promise<{ na
 async function workingSnapshot(ws: Workspace, store: Store, deps: Deps, prefixes?: string[]): Promise<Flat> {
   const lock = await ws.lock('diff');
   try {
-    const work = await readWorkTree(ws, { settings: { chunker: store.config.chunker }, prefixes, reporter: reporterOf(deps) });
+    const work = await readWorkTree(ws, { settings: { chunker: store.config.chunker, keys: store.codec.keys }, prefixes, reporter: reporterOf(deps) });
     // The re-read files are remembered, so the next status or commit need not read them again.
     if (work.cache.changed) await work.cache.save(ws);
     return work.flat;

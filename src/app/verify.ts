@@ -2,7 +2,8 @@
 
 import { createHash } from 'node:crypto';
 import { EltonError, hasCode, usage } from '../errors.js';
-import { decodeObject, Kind } from '../object.js';
+import { Kind } from '../object.js';
+import type { ObjectCodec } from '../codec.js';
 import { CachedStore } from '../store/cached-store.js';
 import { normalizeRemote, openForReading } from '../store/open.js';
 import type { Remote, Transfer } from '../store/store.js';
@@ -49,6 +50,7 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
   const store = await openForReading(url, undefined, false, true);
   // Through a cache, a missing or damaged object at the remote could pass unseen: ask the remote itself.
   const target: Checked = store instanceof CachedStore ? store.remote : (store as FileStore);
+  const codec = store.codec;
   try {
     const all = await target.listTrees();
     for (const t of opts.trees ?? []) if (!all.includes(t)) throw new EltonError('E_NOT_FOUND', `tree "${t}" not found at ${url}`, 4, `the remote holds: ${all.join(', ') || 'nothing'}`);
@@ -85,7 +87,7 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
       }
       const seen = treeOwners.has(root);
       own(treeOwners, root, ref);
-      if (!seen) await walk(target, root, ref, treeOwners, chunkOwners, chunkSizes, own, report); // else: the content of an earlier version
+      if (!seen) await walk(target, codec, root, ref, treeOwners, chunkOwners, chunkSizes, own, report); // else: the content of an earlier version
     }
     // A bucket can also lose a data pack that its index objects still name: ask for the data itself where the remote can tell.
     const chunks = [...chunkOwners.keys()];
@@ -104,7 +106,7 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
           got.objects++;
           got.bytes += data.length;
           try {
-            if (decodeObject(data, `chunk ${id}`, id).kind !== Kind.chunk) throw new EltonError('E_CORRUPT', `verification failed: object ${id} is not a chunk`, 7);
+            if (codec.decode(data, `chunk ${id}`, id).kind !== Kind.chunk) throw new EltonError('E_CORRUPT', `verification failed: object ${id} is not a chunk`, 7);
           } catch (err) {
             if (!hasCode(err, 'E_CORRUPT')) throw err;
             report({ kind: 'corrupt', what: 'chunk', id, message: err.message }, chunkOwners.get(id)![0]);
@@ -139,7 +141,7 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
  * checked for an earlier version are not read again), and records the chunks they name.
  */
 async function walk(
-  target: Checked, root: string, ref: string,
+  target: Checked, codec: ObjectCodec, root: string, ref: string,
   treeOwners: Map<string, string[]>, chunkOwners: Map<string, string[]>, chunkSizes: Map<string, number>,
   own: (map: Map<string, string[]>, id: string, ref: string) => void,
   report: (p: Omit<Problem, 'versions'>, version: string) => void,
@@ -152,7 +154,7 @@ async function walk(
     await target.readObjects(level.filter((id) => !absent.has(id)), (id, data) => {
       let entries;
       try {
-        entries = decodeTree(decodeObject(data, `tree ${id}`, id).plain, id).entries;
+        entries = decodeTree(codec.decode(data, `tree ${id}`, id).plain, id).entries;
       } catch (err) {
         if (!hasCode(err, 'E_CORRUPT')) throw err;
         report({ kind: 'corrupt', what: 'tree', id, message: err.message }, ref);

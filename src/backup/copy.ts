@@ -19,7 +19,7 @@ import { eachLimited } from '../lib/limit.js';
 
 /** Where a copy reads: `store` for version records and trees (through a cache where there is one), `direct` for chunks. */
 export interface Origin {
-  store: Pick<Store, 'config' | 'readVersion' | 'readObjects' | 'prefetchTrees'>;
+  store: Pick<Store, 'config' | 'codec' | 'readVersion' | 'readObjects' | 'prefetchTrees'>;
   direct: CopySource;
 }
 

@@ -209,8 +209,8 @@ export async function unlock(keyring: Keyring, offered: Unlockers, kms: () => Km
     throw wrongKey(tried.join(', '), `this repository opens with: ${describeWrappings(keyring)}; set ELTON_PASSPHRASE or ELTON_KEYFILE to the right one`);
   }
   if (kmsFailure) throw kmsFailure;
-  throw authError('this repository is encrypted, and no key was given to open it',
-    `it opens with: ${describeWrappings(keyring)}; set ELTON_PASSPHRASE, or ELTON_KEYFILE=PATH, or AWS credentials allowed to kms:Decrypt`);
+  const how = [...new Set(keyring.wrappings.map((w) => (w.source === 'passphrase' ? 'ELTON_PASSPHRASE' : w.source === 'keyfile' ? 'ELTON_KEYFILE=PATH' : 'AWS credentials allowed to kms:Decrypt (and ELTON_KMS not off)')))];
+  throw authError('this repository is encrypted, and no key was given to open it', `it opens with: ${describeWrappings(keyring)}; set ${how.join(', or ')}`);
 }
 
 export function describeWrappings(keyring: Keyring): string {

@@ -7,7 +7,6 @@
 // against its id when decoded; a corrupt cached copy is dropped, so the next read fetches it again.
 
 import { corrupt, hasCode } from '../errors.js';
-import { decodeObject, decodeObjectAsync } from '../object.js';
 import { decodeTree, type Tree } from '../tree.js';
 import type { Store } from '../store/store.js';
 
@@ -144,10 +143,10 @@ export class ObjectLoader {
       const done = (plain: Buffer) => { found.set(id, plain); this.memory.set(id, plain); };
       const fail = (err: unknown) => { bad ??= { id, err }; };
       if (data.length >= ASYNC_DECODE_BYTES) {
-        pending.push(decodeObjectAsync(data, what, id, sizes?.get(id)).then((d) => done(d.plain), fail));
+        pending.push(this.store.codec.decodeAsync(data, what, id, sizes?.get(id)).then((d) => done(d.plain), fail));
         return;
       }
-      try { done(decodeObject(data, what, id).plain); } catch (err) { fail(err); }
+      try { done(this.store.codec.decode(data, what, id).plain); } catch (err) { fail(err); }
     });
     await Promise.all(pending);
     if (bad) await this.refuse(bad.id, bad.err);

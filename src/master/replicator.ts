@@ -117,7 +117,7 @@ export class Replicator {
       return r;
     };
     return {
-      store: { config: store.config, readVersion, readObjects: (ids, onObject) => store.readObjects(ids, onObject) },
+      store: { config: store.config, codec: store.codec, readVersion, readObjects: (ids, onObject) => store.readObjects(ids, onObject) },
       direct: {
         url: store.url, config: store.config, transfer: store.transfer,
         lengths: (ids) => store.lengths(ids),

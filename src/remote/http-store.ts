@@ -9,7 +9,7 @@ import { Kind } from '../object.js';
 import { treeDelta } from '../tree-delta.js';
 import { decodeStoreConfig } from '../store/file-store.js';
 import type { Reporter } from '../events.js';
-import type { ClosureRoot, CopiedContents, ObjectSource, PutOutcome, Remote, StoreConfig, VersionDraft } from '../store/store.js';
+import type { ClosureRoot, ObjectSource, PutOutcome, Remote, StoreConfig, VersionDraft } from '../store/store.js';
 import { splitForStreams } from './streams.js';
 import { decodeVersion, encodeVersion, type VersionRecord } from '../version.js';
 import { HttpClient, readBody, type HttpClientOptions } from './http-client.js';

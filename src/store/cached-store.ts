@@ -10,7 +10,7 @@
 // it is kept. A push asks which objects the remote lacks, sends those, then has the remote issue
 // the version: a constant number of requests, whatever the number of files.
 
-import { decodeObject, decodeObjectAsync, Kind } from '../object.js';
+import { Kind } from '../object.js';
 import { corrupt, hasCode, notFound } from '../errors.js';
 import { collectReachable, diffTrees, pathSelected, type TreeDiff } from '../snapshot.js';
 import { decodeTree } from '../tree.js';
@@ -39,6 +39,7 @@ export class CachedStore implements Store {
 
   get url(): string { return this.remote.url; }
   get config() { return this.local.config; }
+  get codec() { return this.local.codec; }
   get transfer() { return this.remote.transfer; }
 
   /** What a commit must still write: only the local tier counts, since the shared one may be trimmed before the push. */
@@ -136,7 +137,7 @@ export class CachedStore implements Store {
       const present = [...level.keys()].filter((id) => !absent.has(id));
       const next = new Map<string, string[]>();
       await this.readHeld(present, (id, data) => {
-        for (const e of decodeTree(decodeObject(data, `tree ${id}`, id).plain, id).entries) {
+        for (const e of decodeTree(this.codec.decode(data, `tree ${id}`, id).plain, id).entries) {
           if (e.type !== 'dir') continue;
           for (const dir of level.get(id)!) {
             const path = dir ? `${dir}/${e.name}` : e.name;
@@ -175,13 +176,13 @@ export class CachedStore implements Store {
       await fetch(async (id, data) => {
         if (failure) throw failure;
         if (data.length < ASYNC_VERIFY_BYTES) {
-          await accept(id, data, decodeObject(data, `object ${id} from ${this.url}`, id).kind);
+          await accept(id, data, this.codec.decode(data, `object ${id} from ${this.url}`, id).kind);
           return;
         }
         inFlight += data.length;
-        const p: Promise<void> = decodeObjectAsync(data, `object ${id} from ${this.url}`, id)
-          .then((d) => accept(id, data, d.kind))
-          .catch((err) => { failure ??= err; })
+        const p: Promise<void> = this.codec.decodeAsync(data, `object ${id} from ${this.url}`, id)
+          .then((d: { kind: number }) => accept(id, data, d.kind))
+          .catch((err: unknown) => { failure ??= err; })
           .finally(() => { inFlight -= data.length; verifying.delete(p); });
         verifying.add(p);
         while (inFlight > VERIFY_WINDOW_BYTES && verifying.size) await Promise.race(verifying);
@@ -245,7 +246,7 @@ export class CachedStore implements Store {
     try {
       const parent = await this.readVersion(draft.tree, draft.parent);
       const diff: TreeDiff = { out: new Set(), treeIds: new Set(), plainSizes: new Map(), similar: new Map() };
-      await diffTrees(this.source, draft.root, parent.root, diff);
+      await diffTrees({ ...this.source, codec: this.codec }, draft.root, parent.root, diff);
       return diff;
     } catch (err) {
       if (!hasCode(err, 'E_NOT_FOUND')) throw err;

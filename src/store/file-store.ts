@@ -16,10 +16,14 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { createFileExclusive, fsyncDir, writeFileAtomic } from '../lib/atomic.js';
 import { isAlive } from '../lib/lock.js';
-import { corrupt, formatError, incomplete, ioError, isErrno, notFound, staleParent } from '../errors.js';
+import { corrupt, exists, formatError, incomplete, ioError, isErrno, notFound, staleParent } from '../errors.js';
 import { decodeObject, encodeRecord, Kind } from '../object.js';
 import { decodeVersion, divergedVersion, encodeVersion, sameVersion, type VersionRecord } from '../version.js';
 import { isTreeName } from '../ref.js';
+import { encryptedCodec, plainCodec, type ObjectCodec } from '../codec.js';
+import { decodeKeyring, encodeKeyring, repoKeys, type Keyring } from '../crypto/keyring.js';
+
+const KEYRING_FILE = 'keyring';
 import { validateChunkerParams } from '../chunker.js';
 import { PackFileWriter, decodeIndex, encodeIndex, type PackEntry } from './pack.js';
 import { noTransfer, STORE_FORMAT, type CopiedContents, type ObjectSource, type ObjectWriter, type PutOutcome, type Store, type StoreConfig, type VersionDraft } from './store.js';
@@ -105,7 +109,9 @@ export function decodeStoreConfig(data: Buffer, where: string): StoreConfig {
   if (typeof config.format !== 'number' || config.format > STORE_FORMAT) {
     throw formatError(`store at ${where} has format ${config.format}; this elton reads format ${STORE_FORMAT}`);
   }
-  if (config.idScheme !== 'sha256') throw formatError(`store at ${where} uses id scheme "${config.idScheme}", which this elton does not support`);
+  const scheme = config.encryption ? 'hmac-sha256' : 'sha256';
+  if (config.idScheme !== scheme) throw formatError(`store at ${where} uses id scheme "${config.idScheme}", which this elton does not support${config.encryption ? ' with encryption' : ''}`);
+  if (config.encryption && config.encryption.cipher !== 'aes-256-gcm') throw formatError(`store at ${where} is encrypted with "${config.encryption.cipher}", which this elton does not support`);
   const why = validateChunkerParams(config.chunker);
   if (why) throw formatError(`store at ${where}: ${why}`);
   return config;
@@ -120,9 +126,32 @@ export class FileStore implements Store {
   trackUse = false;
   private readonly touched = new Set<string>();
 
+  /** Plain until an encrypted store is unlocked (`useKeys`). */
+  codec: ObjectCodec = plainCodec;
+
   private constructor(readonly root: string, readonly config: StoreConfig, private index?: ObjectIndex) {}
 
   get url(): string { return pathToFileURL(this.root).href; }
+
+  /** The keyring of an encrypted store. */
+  async readKeyring(): Promise<Keyring> {
+    let data: Buffer;
+    try {
+      data = await fsp.readFile(join(this.root, KEYRING_FILE));
+    } catch (err) {
+      throw ioError(`cannot read the keyring of the encrypted store at ${this.root}`, err, 'restore the keyring file from a backup of the store');
+    }
+    return decodeKeyring(data, join(this.root, KEYRING_FILE));
+  }
+
+  async writeKeyring(keyring: Keyring): Promise<void> {
+    await writeFileAtomic(join(this.root, KEYRING_FILE), encodeKeyring(keyring));
+  }
+
+  /** Opens an encrypted store with its repository key: objects are sealed, and ids keyed, from now on. */
+  useKeys(master: Buffer): void {
+    this.codec = encryptedCodec(repoKeys(master));
+  }
 
   static async create(root: string, config: StoreConfig, index?: ObjectIndex): Promise<FileStore> {
     for (const dir of ['packs', 'versions', 'tmp']) await fsp.mkdir(join(root, dir), { recursive: true });
@@ -130,6 +159,19 @@ export class FileStore implements Store {
       return FileStore.open(root, index);
     }
     return new FileStore(root, config, index);
+  }
+
+  /**
+   * An encrypted store: its keyring is written (atomically) before its config, so that a store
+   * whose config says it is encrypted always has a keyring.
+   */
+  static async createEncrypted(root: string, config: StoreConfig, keyring: Keyring, master: Buffer): Promise<FileStore> {
+    await fsp.mkdir(root, { recursive: true });
+    if (await fsp.stat(join(root, 'config')).then(() => true, () => false)) throw exists(`a store already exists at ${root}`, 'use it, or choose another directory');
+    await writeFileAtomic(join(root, KEYRING_FILE), encodeKeyring(keyring));
+    const store = await FileStore.create(root, config);
+    store.useKeys(master);
+    return store;
   }
 
   static async open(root: string, index?: ObjectIndex): Promise<FileStore> {
@@ -287,7 +329,8 @@ export class FileStore implements Store {
       if (isErrno(err, 'ENOENT')) throw notFound(`version ${tree}@${version}`, `run \`elton log ${tree}\` to see the versions that exist`);
       throw err;
     }
-    return decodeVersion(data, tree, version);
+    const what = `version record ${tree}@${version}`;
+    return decodeVersion(this.codec.openRecord(`${tree}@${version}`, data, what), tree, version);
   }
 
   /** Latest + 1, created exclusively; losing a creation race to another writer is the stale-parent case. */
@@ -308,7 +351,7 @@ export class FileStore implements Store {
       await fsp.mkdir(dir, { recursive: true });
       await fsyncDir(join(this.root, 'versions'));
     }
-    return createFileExclusive(join(dir, String(record.version)), encodeVersion(record));
+    return createFileExclusive(join(dir, String(record.version)), this.codec.sealRecord(`${record.tree}@${record.version}`, encodeVersion(record)));
   }
 
   /** A copied version (a backup): created only once every object it names beyond its base is held. */

@@ -7,6 +7,8 @@ import { hasCode, usage } from '../errors.js';
 import { DEFAULT_CHUNKER } from '../chunker.js';
 import { HttpStore } from '../remote/http-store.js';
 import { LOCAL_HEADER } from '../remote/wire.js';
+import { openKeys } from '../crypto/unlock.js';
+import type { Keyring } from '../crypto/keyring.js';
 import { S3Store } from '../remote/s3-store.js';
 import { formatS3Url, isS3Url, parseS3Url, type S3Settings } from '../remote/s3-client.js';
 import { CachedStore } from './cached-store.js';
@@ -125,7 +127,7 @@ async function openRemote(url: string, opts: OpenOptions, create?: StoreConfig):
  * records are kept in the user cache's directory for that remote, objects in the shared cache.
  */
 export async function openForReading(url: string, token?: string, tokenWins = false, local = false): Promise<Store> {
-  if (!isNetworkUrl(url)) return FileStore.open(FileStore.pathFromUrl(url));
+  if (!isNetworkUrl(url)) return openKeys(await FileStore.open(FileStore.pathFromUrl(url)));
   const userCache = await UserCache.open();
   return openRemote(url, { cacheDir: userCache.remoteDir(url), userCache, token, tokenWins, readOnly: true, local });
 }
@@ -150,10 +152,19 @@ export async function openForCopying(url: string, config: StoreConfig, token?: s
 
 export async function openStore(url: string, opts: OpenOptions = {}): Promise<Store> {
   if (isNetworkUrl(url)) return openRemote(url, opts);
-  return FileStore.open(FileStore.pathFromUrl(url));
+  return openKeys(await FileStore.open(FileStore.pathFromUrl(url)));
 }
 
 export async function createStore(url: string, opts: OpenOptions = {}, config = defaultStoreConfig()): Promise<Store> {
   if (isNetworkUrl(url)) return openRemote(url, opts, config);
-  return FileStore.create(FileStore.pathFromUrl(url), config);
+  return openKeys(await FileStore.create(FileStore.pathFromUrl(url), config));
+}
+
+/** A new encrypted store at a directory (the embedded store, or file://): its keyring, then its config. */
+export async function createEncryptedStore(url: string, keyring: Keyring, master: Buffer): Promise<Store> {
+  if (isNetworkUrl(url)) {
+    throw usage('encrypted masters and buckets are not supported yet', 'encrypt the embedded store or a file:// store for now (docs/encryption.md)');
+  }
+  const config: StoreConfig = { ...defaultStoreConfig(), idScheme: 'hmac-sha256', encryption: { cipher: 'aes-256-gcm' } };
+  return FileStore.createEncrypted(FileStore.pathFromUrl(url), config, keyring, master);
 }

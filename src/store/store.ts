@@ -6,13 +6,16 @@ import type { Reporter } from '../events.js';
 import type { VersionRecord } from '../version.js';
 import type { CacheUse } from './user-cache.js';
 import type { SimilarTree } from '../tree-delta.js';
+import type { ObjectCodec } from '../codec.js';
 
 export const STORE_FORMAT = 1;
 
 export interface StoreConfig {
   format: number;
-  /** How object ids are derived: "sha256" of the plaintext today; keyed schemes come with encryption. */
-  idScheme: 'sha256';
+  /** How object ids are derived: "sha256" of the plaintext, or "hmac-sha256" under an encrypted store's id key. */
+  idScheme: 'sha256' | 'hmac-sha256';
+  /** Present in an encrypted store (docs/encryption.md): objects and records are sealed, and the keyring is kept beside the config. */
+  encryption?: { cipher: 'aes-256-gcm' };
   chunker: ChunkerParams;
   compression: Compression;
   created: string;
@@ -47,6 +50,8 @@ export interface ObjectWriter {
 export interface Store {
   readonly url: string;
   readonly config: StoreConfig;
+  /** How its objects are named, stored and verified (plain, or encrypted: docs/encryption.md). */
+  readonly codec: ObjectCodec;
   /** Network use so far (zero for local stores). */
   readonly transfer: Transfer;
   /** For stores fronting a remote: the distinct objects fetched, and those found in a local cache instead. */

@@ -1,9 +1,10 @@
 // Reads a file, cuts it into chunks, hashes them and (when asked) encodes the chunks a store lacks.
 
 import { openSync, readSync, fstatSync, closeSync, type Stats } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { Chunker, type ChunkerParams } from '../chunker.js';
-import { encodeObject, Kind, type Compression } from '../object.js';
+import { Kind, type Compression } from '../object.js';
+import { codecFor, type ObjectCodec } from '../codec.js';
+import type { RepoKeys } from '../crypto/keyring.js';
 import type { ChunkRef } from '../tree.js';
 
 export interface HashJob {
@@ -24,6 +25,8 @@ export interface HashError { code: string; message: string }
 
 export interface HashSettings {
   chunker: ChunkerParams;
+  /** An encrypted store's keys: ids are keyed and chunks sealed (absent: a plain store). */
+  keys?: RepoKeys;
   /** Absent: hash only (status, diff). Present: also encode chunks not in `known`. */
   compression?: Compression;
 }
@@ -38,9 +41,11 @@ const sameStat = (a: Stats, b: Stats) => a.size === b.size && a.mtimeMs === b.mt
 export class FileHasher {
   private readonly chunker: Chunker;
   private readonly buffer: Buffer;
+  private readonly codec: ObjectCodec;
 
   constructor(private readonly settings: HashSettings, private readonly known: Set<string>) {
     this.chunker = new Chunker(settings.chunker);
+    this.codec = codecFor(settings.keys);
     this.buffer = Buffer.allocUnsafe(READ_BLOCK + settings.chunker.max);
   }
 
@@ -103,12 +108,12 @@ export class FileHasher {
   }
 
   private emitChunk(data: Buffer, chunks: ChunkRef[], emit: ObjectSink): void {
-    const digest = createHash('sha256').update(data).digest();
+    const digest = this.codec.idOf(data);
     const id = digest.toString('hex');
     chunks.push({ id, size: data.length });
     if (!this.settings.compression || this.known.has(id)) return;
     this.known.add(id);
-    emit(id, encodeObject(Kind.chunk, data, this.settings.compression, digest).data);
+    emit(id, this.codec.encode(Kind.chunk, data, this.settings.compression, digest).data);
   }
 }
 

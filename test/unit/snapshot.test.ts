@@ -1,5 +1,6 @@
 // Snapshots (src/snapshot.ts): flat maps to Merkle trees and back through a FileStore, path selection, and diffs.
 
+import { plainCodec } from '../../src/codec.js';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -32,7 +33,7 @@ function sample(): Flat {
 
 describe('snapshots', () => {
   it('buildTrees makes one canonical tree per distinct directory, bottom-up', () => {
-    const { root, trees } = buildTrees(sample());
+    const { root, trees } = buildTrees(sample(), plainCodec);
     const empty = encodeTree([]);
     const same = encodeTree([{ name: 'k.txt', type: 'file', mode: 0o644, mtime: 1000, size: 1, chunks: [{ id: sha('k'), size: 1 }] }]);
     const sameId = createHash('sha256').update(same).digest('hex');
@@ -56,11 +57,11 @@ describe('snapshots', () => {
   });
 
   it('equal snapshots have equal root ids; one changed file changes only the trees on its path', () => {
-    const a = buildTrees(sample());
+    const a = buildTrees(sample(), plainCodec);
     const changed = sample();
     changed.set('d1/same/k.txt', fileEntry('K'));
-    const b = buildTrees(changed);
-    assert.equal(buildTrees(sample()).root, a.root);
+    const b = buildTrees(changed, plainCodec);
+    assert.equal(buildTrees(sample(), plainCodec).root, a.root);
     assert.notEqual(b.root, a.root);
     const fresh = [...b.trees.keys()].filter((k) => !a.trees.has(k));
     assert.equal(fresh.length, 3, 'root, d1 and d1/same');
@@ -71,9 +72,9 @@ describe('snapshots', () => {
       format: 1, idScheme: 'sha256', chunker: DEFAULT_CHUNKER, compression: { codec: 'brotli', quality: 2 }, created: 'now',
     });
     const flat = sample();
-    const { root, trees } = buildTrees(flat);
+    const { root, trees } = buildTrees(flat, plainCodec);
     const w = store.writer();
-    for (const [id, plain] of trees) await w.add(id, encodeTreeObject(plain, id, store.config.compression));
+    for (const [id, plain] of trees) await w.add(id, encodeTreeObject(plain, id, store.config.compression, plainCodec));
     await w.finish();
 
     const full = await loadSnapshot(store, root, { mode: 0o755, mtime: 1000 });
