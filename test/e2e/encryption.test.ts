@@ -143,6 +143,21 @@ describe('e2e: encrypted stores', function () {
     const r = await eltonAsync(tempDir(), ['clone', ws, 'same@1', join(tempDir(), 'bad'), '--json'], env);
     const e = assertJsonError(r, 'E_CORRUPT', 7);
     assert.match(e.message, /does not authenticate/);
+
+    // A version record and the keyring are protected too.
+    const other = stores[1];
+    const record = join(other, '.elton', 'store', 'versions', 'same', '1');
+    const rec = readFileSync(record);
+    rec[rec.length - 20] ^= 0x01;
+    writeFileSync(record, rec);
+    assert.match(assertJsonError(await eltonAsync(other, ['log', '--json'], env), 'E_CORRUPT', 7).message, /version record same@1: it does not authenticate/);
+    const keyringPath = join(other, '.elton', 'store', 'keyring');
+    const keyring = JSON.parse(readFileSync(keyringPath, 'utf8'));
+    const wrapped = Buffer.from(keyring.wrappings[0].wrapped, 'base64');
+    wrapped[20] ^= 0x01;
+    keyring.wrappings[0].wrapped = wrapped.toString('base64');
+    writeFileSync(keyringPath, JSON.stringify(keyring));
+    assertJsonError(await eltonAsync(other, ['status', '--json'], env), 'E_AUTH', 12);
   });
 
   it('refuses what is not built yet: encrypted masters and buckets, backups of encrypted stores', async () => {
