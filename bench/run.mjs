@@ -10,6 +10,7 @@ import { benchS3 } from './s3.mjs';
 import { benchLazy } from './lazy.mjs';
 import { benchBackup } from './backup.mjs';
 import { benchFederation } from './federation.mjs';
+import { benchEncryption } from './encryption.mjs';
 import { desAvailable } from './support.mjs';
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '..');
@@ -19,13 +20,15 @@ const TIMEOUT_MS = 60 * 60 * 1000;
 
 // ---------------------------------------------------------------- options
 
-const USAGE = `usage: node bench/run.mjs [--only small|large|master|s3|lazy|backup|federation] [--skip elton,restic,git,git-large,rclone,limit,master,s3,lazy,backup,federation] [--skip-elton]
+const USAGE = `usage: node bench/run.mjs [--only small|large|master|s3|lazy|backup|federation|encryption] [--skip elton,restic,git,git-large,rclone,limit,master,s3,lazy,backup,federation,encryption] [--skip-elton]
                          [--reps N] [--keep] [--no-verify]
   master: elton push/clone against \`elton master\`, direct and through an emulated WAN, next to rclone to s3rver (small tree)
   s3: elton, restic and rclone push to and check out from s3rver, direct and through the emulated WAN (small tree)
   lazy: a 64 MiB file read three times through the WAN (clone, mount, serve), one file of the small tree cold, the gateway under 100 clients
   backup: elton backup from a master to s3rver through the WAN (first, 1% changed, no change), next to restic copy and rclone sync (small tree)
   federation: masters A and B joined by the WAN; a tree homed on A committed on A, read by two nodes on B, changed on B, read again on A (2,000 files: the small tree at scale ×0.1)
+  encryption: cold commit and clone + checkout on the embedded store, plain and encrypted (key file) side by side; stored size; unlock cost of a passphrase
+              (the small tree at scale ×0.1, the large tree at ×0.2; at least 5 reps; about a minute)
 env: BENCH_DIR (default ${DEFAULT_BENCH_DIR}), BENCH_SCALE (default 1: ~200 MB small tree, ~1.3 GB large tree),
      ELTON_BIN (default <repo>/bin/run.js), BENCH_WAN_RTT_MS (250), BENCH_WAN_MBIT (200), BENCH_RCLONE_FILES (1000), BENCH_LOAD_SECONDS (10)`;
 
@@ -49,7 +52,7 @@ function parseArgs(argv) {
       process.exit(0);
     } else throw new Error(`unknown argument ${a}\n${USAGE}`);
   }
-  if (opts.only && !['small', 'large', 'master', 's3', 'lazy', 'backup', 'federation'].includes(opts.only)) throw new Error(`--only must be small, large, master, s3, lazy, backup or federation\n${USAGE}`);
+  if (opts.only && !['small', 'large', 'master', 's3', 'lazy', 'backup', 'federation', 'encryption'].includes(opts.only)) throw new Error(`--only must be small, large, master, s3, lazy, backup, federation or encryption\n${USAGE}`);
   return opts;
 }
 
@@ -512,7 +515,7 @@ function renderMarkdown(info, workloads, targets, extra = '') {
 async function main() {
   const info = machineInfo();
   log(`elton bench: BENCH_DIR=${BENCH_DIR} scale=${SCALE} skip=[${[...opts.skip].join(',')}]`);
-  const names = ['master', 's3', 'lazy', 'backup', 'federation'].includes(opts.only) ? [] : opts.only ? [opts.only] : ['small', 'large'];
+  const names = ['master', 's3', 'lazy', 'backup', 'federation', 'encryption'].includes(opts.only) ? [] : opts.only ? [opts.only] : ['small', 'large'];
   const workloads = names.map((n) => ensureWorkload(n, { benchDir: BENCH_DIR, scale: SCALE, log }));
   for (const wl of workloads) {
     log(`\n== ${wl.name} tree: ${wl.files} files, ${fmtBytes(wl.bytes)}`);
@@ -547,12 +550,18 @@ async function main() {
   };
   /** The federation section's tree: the small tree's generator at a tenth of the scale (2,000 files at scale 1). */
   const tenthTree = () => ensureWorkload('small', { benchDir: BENCH_DIR, scale: SCALE * 0.1, log });
-  /** Runs a network section on the small tree (or the tree `tree` returns), in a scratch directory of its own. */
-  const section = async (name, title, bench, tree = smallTree) => {
+  /** The encryption section's trees: the small tree at a tenth of the scale, the large tree at a fifth (~260 MB at scale 1). */
+  const encryptionTrees = () => [{ ...tenthTree(), scale: SCALE * 0.1 }, { ...ensureWorkload('large', { benchDir: BENCH_DIR, scale: SCALE * 0.2, log }), scale: SCALE * 0.2 }];
+  /**
+   * Runs a section on the small tree (or the tree, or array of trees, `tree` returns), in a scratch directory of its own;
+   * `wan: false` for a section without the emulated WAN.
+   */
+  const section = async (name, title, bench, tree = smallTree, { wan = true } = {}) => {
     if (!runs(name)) return null;
     const wl = tree();
-    log(`\n== ${name}: ${wl.name} tree ${title}, direct and through an emulated WAN`);
-    warm(wl.dir);
+    const wls = [wl].flat();
+    log(`\n== ${name}: ${wls.map((w) => `${w.name} tree`).join(' and ')} ${title}${wan ? ', direct and through an emulated WAN' : ''}`);
+    for (const w of wls) warm(w.dir);
     const dir = path.join(SCRATCH, name);
     rm(dir);
     fs.mkdirSync(dir, { recursive: true });
@@ -565,11 +574,12 @@ async function main() {
   const lazy = await section('lazy', 'read lazily from a master', benchLazy);
   const backup = await section('backup', 'backed up from a master to s3rver', benchBackup);
   const federation = await section('federation', 'homed on master A, read and changed through master B', benchFederation, tenthTree);
+  const encryption = await section('encryption', 'on the embedded store, plain and encrypted (key file)', benchEncryption, encryptionTrees, { wan: false });
   const targets = evaluateTargets();
-  const md = renderMarkdown(info, workloads, targets, (master?.markdown ?? '') + (s3?.markdown ?? '') + (lazy?.markdown ?? '') + (backup?.markdown ?? '') + (federation?.markdown ?? ''));
+  const md = renderMarkdown(info, workloads, targets, (master?.markdown ?? '') + (s3?.markdown ?? '') + (lazy?.markdown ?? '') + (backup?.markdown ?? '') + (federation?.markdown ?? '') + (encryption?.markdown ?? ''));
   fs.mkdirSync(BENCH_DIR, { recursive: true });
   fs.writeFileSync(path.join(BENCH_DIR, 'results.md'), md);
-  fs.writeFileSync(path.join(BENCH_DIR, 'results.json'), JSON.stringify({ info, workloads, rows, targets, master: master?.rows, s3: s3?.rows, lazy: lazy?.rows, backup: backup?.rows, federation: federation?.rows }, null, 2) + '\n');
+  fs.writeFileSync(path.join(BENCH_DIR, 'results.json'), JSON.stringify({ info, workloads, rows, targets, master: master?.rows, s3: s3?.rows, lazy: lazy?.rows, backup: backup?.rows, federation: federation?.rows, encryption: encryption && { rows: encryption.rows, sizes: encryption.sizes, unlock: encryption.unlock, load: encryption.load } }, null, 2) + '\n');
   process.stdout.write(`\n${md}`);
   log(`\nwritten: ${path.join(BENCH_DIR, 'results.md')} and results.json`);
 }

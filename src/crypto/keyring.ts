@@ -165,7 +165,6 @@ export interface Unlockers {
   kms?: boolean;
 }
 
-const wrongKey = (what: string, hint: string) => authError(`${what} does not open this repository's key`, hint);
 
 /**
  * Opens the keyring: tries each wrapping for which a key is offered (key files, then the
@@ -176,8 +175,17 @@ export async function unlock(keyring: Keyring, offered: Unlockers, kms: () => Km
   if (keyring.format !== KEYRING_FORMAT) throw new EltonError('E_FORMAT', `keyring format ${keyring.format} is not supported`, EXIT.format, 'upgrade elton');
   const accept = (master: Buffer | undefined) => (master && master.length === 32 && timingSafeEqual(Buffer.from(checkOf(master), 'base64'), Buffer.from(keyring.check, 'base64')) ? master : undefined);
   const tried: string[] = [];
+  let unreadable: EltonError | undefined;
   for (const path of offered.keyFiles ?? []) {
-    const fileKey = readKeyFile(path);
+    let fileKey: Buffer;
+    try {
+      fileKey = readKeyFile(path);
+    } catch (err) {
+      // Another source may still open it; this one is reported if none does.
+      if (!(err instanceof EltonError)) throw err;
+      unreadable ??= err;
+      continue;
+    }
     const fp = fingerprintOf(fileKey);
     for (const w of keyring.wrappings.filter((x) => x.source === 'keyfile' && x.keyfile?.fingerprint === fp)) {
       const master = accept(open(keyFileKek(fileKey), w.wrapped, `elton-keyring:${w.id}`));
@@ -205,12 +213,15 @@ export async function unlock(keyring: Keyring, offered: Unlockers, kms: () => Km
       }
     }
   }
+  const how = [...new Set(keyring.wrappings.map((w) => (w.source === 'passphrase' ? 'ELTON_PASSPHRASE' : w.source === 'keyfile' ? 'ELTON_KEYFILE=PATH' : 'AWS credentials allowed to kms:Decrypt (and ELTON_KMS not off)')))];
+  const hint = `it opens with: ${describeWrappings(keyring)}; set ${how.join(', or ')}`;
   if (tried.length) {
-    throw wrongKey(tried.join(', '), `this repository opens with: ${describeWrappings(keyring)}; set ELTON_PASSPHRASE or ELTON_KEYFILE to the right one`);
+    const what = tried.length === 1 ? `${tried[0]} does not` : `neither ${tried.slice(0, -1).join(', ')} nor ${tried[tried.length - 1]} does`;
+    throw authError(`${what} open this repository's key`, hint);
   }
   if (kmsFailure) throw kmsFailure;
-  const how = [...new Set(keyring.wrappings.map((w) => (w.source === 'passphrase' ? 'ELTON_PASSPHRASE' : w.source === 'keyfile' ? 'ELTON_KEYFILE=PATH' : 'AWS credentials allowed to kms:Decrypt (and ELTON_KMS not off)')))];
-  throw authError('this repository is encrypted, and no key was given to open it', `it opens with: ${describeWrappings(keyring)}; set ${how.join(', or ')}`);
+  if (unreadable) throw unreadable;
+  throw authError('this repository is encrypted, and no key was given to open it', hint);
 }
 
 export function describeWrappings(keyring: Keyring): string {

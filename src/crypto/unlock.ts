@@ -2,7 +2,7 @@
 
 import { delimiter } from 'node:path';
 import type { FileStore } from '../store/file-store.js';
-import { awsKms, type Kms } from './kms.js';
+import type { Kms } from './kms.js';
 import { unlock, type Unlockers } from './keyring.js';
 
 /**
@@ -18,9 +18,17 @@ export function offeredKeys(env: NodeJS.ProcessEnv = process.env): Unlockers {
   };
 }
 
-let shared: Kms | undefined;
-/** One KMS client per process, made on first use: a store opened with a key file never touches the AWS SDK. */
-export const kmsClient = (): Kms => (shared ??= awsKms());
+// The AWS SDK is loaded on the first KMS call only: a plain store, or one opened with a key
+// file, never pays for it.
+let loaded: Promise<Kms> | undefined;
+const load = () => (loaded ??= import('./kms.js').then((m) => m.awsKms()));
+const lazyKms: Kms = {
+  generateKey: async (keyId, context) => (await load()).generateKey(keyId, context),
+  wrap: async (keyId, plain, context) => (await load()).wrap(keyId, plain, context),
+  unwrap: async (wrapped, context) => (await load()).unwrap(wrapped, context),
+};
+/** One KMS client per process, made on first use. */
+export const kmsClient = (): Kms => lazyKms;
 
 /** Opens an encrypted store with the keys offered; a plain store is left as it is. */
 export async function openKeys(store: FileStore, offered: Unlockers = offeredKeys()): Promise<FileStore> {
