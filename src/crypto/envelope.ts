@@ -33,8 +33,10 @@ export function seal(keys: RepoKeys, id: string, encoded: Uint8Array): Buffer {
   randomBytes(12).copy(header, 4);
   const cipher = createCipheriv('aes-256-gcm', keys.encKey, header.subarray(4, 16));
   cipher.setAAD(Buffer.concat([header, Buffer.from(id, 'hex')]));
-  const body = Buffer.concat([cipher.update(encoded), cipher.final()]);
-  return Buffer.concat([header, body, cipher.getAuthTag()]);
+  const body = cipher.update(encoded);
+  const rest = cipher.final();
+  // One copy into the result: GCM's final() is empty, and the tag comes last.
+  return Buffer.concat([header, body, rest, cipher.getAuthTag()], HEADER_SIZE + body.length + rest.length + TAG_SIZE);
 }
 
 /** Opens a sealed object stored under `id`. Any change to any byte of it, or a wrong key, is E_CORRUPT: nothing unauthenticated is returned. */
@@ -46,7 +48,9 @@ export function unseal(keys: RepoKeys, id: string, sealed: Uint8Array, what: str
   decipher.setAAD(Buffer.concat([data.subarray(0, HEADER_SIZE), Buffer.from(id, 'hex')]));
   decipher.setAuthTag(data.subarray(data.length - TAG_SIZE));
   try {
-    return Buffer.concat([decipher.update(data.subarray(HEADER_SIZE, data.length - TAG_SIZE)), decipher.final()]);
+    const plain = decipher.update(data.subarray(HEADER_SIZE, data.length - TAG_SIZE));
+    const rest = decipher.final();
+    return rest.length ? Buffer.concat([plain, rest]) : plain;
   } catch {
     throw corrupt(`${what}: it does not authenticate (tampered with, or sealed under another key)`, 'restore the object from another copy; if every object fails, the key is not this repository\'s', { object: id });
   }
