@@ -2,10 +2,10 @@
 // by SHA-256 and stores their ordinary encoding; an encrypted one (docs/encryption.md) names them
 // by HMAC-SHA256 under its id key and seals every stored object and version record.
 
-import { createHmac, webcrypto } from 'node:crypto';
+import { webcrypto } from 'node:crypto';
 import { decodeObject, decodeObjectAsync, encodeObject, type Compression, type Decoded, type Encoded, type KindCode } from './object.js';
 import { sha256 } from './lib/hash.js';
-import { seal, unseal } from './crypto/envelope.js';
+import { keyedId, seal, unseal } from './crypto/envelope.js';
 import type { RepoKeys } from './crypto/keyring.js';
 
 export interface ObjectCodec {
@@ -42,7 +42,7 @@ export const plainCodec: ObjectCodec = {
 const recordBinding = (name: string) => sha256(`elton record:${name}`).toString('hex');
 
 export function encryptedCodec(keys: RepoKeys): ObjectCodec {
-  const idOf = (plain: Uint8Array) => createHmac('sha256', keys.idKey).update(plain).digest();
+  const idOf = (plain: Uint8Array) => keyedId(keys, plain);
   const idKey = webcrypto.subtle.importKey('raw', keys.idKey, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
   const idOfAsync = async (plain: Uint8Array) => Buffer.from(await webcrypto.subtle.sign('HMAC', await idKey, plain));
   return {

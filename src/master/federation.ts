@@ -436,17 +436,27 @@ export class Federation {
 
   private async fetch(ids: string[]): Promise<void> {
     let wanted = ids;
+    await this.askPeers(() => !wanted.length, async (peer) => {
+      const got = await this.fetchFrom(peer, (onObject) => peer.store.readAvailable(wanted, onObject));
+      wanted = wanted.filter((id) => !got.has(id));
+    });
+  }
+
+  /**
+   * Asks the peers, in the order configured, until `done`. A peer that fails (or lacks what was
+   * asked: not-found) is passed over; its failure is thrown only if no later peer made up for it.
+   */
+  private async askPeers(done: () => boolean, ask: (peer: Peer) => Promise<void>): Promise<void> {
     let firstFailure: unknown;
     for (const peer of this.peers.values()) {
-      if (!wanted.length) break;
+      if (done()) return;
       try {
-        const got = await this.fetchFrom(peer, (onObject) => peer.store.readAvailable(wanted, onObject));
-        wanted = wanted.filter((id) => !got.has(id));
+        await ask(peer);
       } catch (err) {
         firstFailure ??= err;
       }
     }
-    if (wanted.length && firstFailure) throw firstFailure;
+    if (!done() && firstFailure) throw firstFailure;
   }
 
   /** Runs one fetch from `peer`, verifying every object before keeping it; returns the ids kept. */
@@ -540,18 +550,10 @@ export class Federation {
   }
 
   private async fetchTreesOnce(roots: ClosureRoot[], prefixes: string[] | undefined): Promise<void> {
-    let firstFailure: unknown;
-    for (const peer of this.peers.values()) {
+    await this.askPeers(() => roots.every((r) => this.meta.has(r.id)), async (peer) => {
       const wanted = roots.filter((r) => !this.meta.has(r.id)).map((r) => ({ id: r.id, path: r.path, base: this.baseFor(r) }));
-      if (!wanted.length) return;
-      try {
-        await this.fetchFrom(peer, (onObject) => peer.store.readTrees(wanted, prefixes, onObject), true);
-      } catch (err) {
-        // A peer that lacks a root answers not-found: the next peer may hold it.
-        firstFailure ??= err;
-      }
-    }
-    if (roots.some((r) => !this.meta.has(r.id)) && firstFailure) throw firstFailure;
+      await this.fetchFrom(peer, (onObject) => peer.store.readTrees(wanted, prefixes, onObject), true);
+    });
   }
 
   async close(): Promise<void> {

@@ -25,6 +25,16 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/** A plain GET with these headers, as a peer (or someone posing as one) would send it. */
+function get(url: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http.get(url, { headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d) => { body += d; }).on('end', () => resolve({ status: res.statusCode!, body }));
+    }).on('error', reject);
+  });
+}
+
 describe('integration: federation of masters', function () {
   this.timeout(180000);
   const started: MasterProcess[] = [];
@@ -290,29 +300,16 @@ describe('integration: federation of masters', function () {
     assert.deepEqual(B.lines.map((l) => l.split(' ').slice(2, 5).join(' ')), ['- GET /v1/health']);
 
     // Were a peer to forward such a request anyway, beta would not forward it again.
-    const forwarded = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      http.get(`${B.url}/v1/trees/t~gamma/versions/latest`, { headers: { 'x-elton-via': 'alpha' } }, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (d) => { body += d; }).on('end', () => resolve({ status: res.statusCode!, body }));
-      }).on('error', reject);
-    });
+    const forwarded = await get(`${B.url}/v1/trees/t~gamma/versions/latest`, { 'x-elton-via': 'alpha' });
     assert.equal(forwarded.status, 508);
     assert.match(JSON.parse(forwarded.body).error.message, /peer "alpha" forwarded a request for it here/);
 
     // A request that names this master as the one it came from is a loop too.
-    const looped = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      http.get(`${A.url}/v1/trees/t~beta/versions/latest`, { headers: { 'x-elton-via': 'alpha' } }, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (d) => { body += d; }).on('end', () => resolve({ status: res.statusCode!, body }));
-      }).on('error', reject);
-    });
+    const looped = await get(`${A.url}/v1/trees/t~beta/versions/latest`, { 'x-elton-via': 'alpha' });
     assert.equal(looped.status, 508);
     assert.equal(JSON.parse(looped.body).error.code, 'E_LOOP');
     // X-Elton-Via holds a master's name, nothing else (it is written to the request log).
-    const forged = await new Promise<number>((resolve, reject) => {
-      http.get(`${A.url}/v1/trees`, { headers: { 'x-elton-via': 'alpha GET /fake 200' } }, (res) => { res.resume(); resolve(res.statusCode!); }).on('error', reject);
-    });
-    assert.equal(forged, 400);
+    assert.equal((await get(`${A.url}/v1/trees`, { 'x-elton-via': 'alpha GET /fake 200' })).status, 400);
 
     // A peer with this master's own name is refused at start.
     const self = await startMasterProcess(['--name', 'alpha', '--peer', 'alpha=http://127.0.0.1:1']).then(() => undefined, (err: Error) => err);
