@@ -7,6 +7,8 @@ import { decodeObject, decodeObjectAsync, encodeObject, type Compression, type D
 import { sha256 } from './lib/hash.js';
 import { keyedId, seal, unseal } from './crypto/envelope.js';
 import type { RepoKeys } from './crypto/keyring.js';
+import { authError, corrupt } from './errors.js';
+import type { VersionRecord } from './version.js';
 
 export interface ObjectCodec {
   /** Objects and records are sealed, and ids keyed. */
@@ -22,9 +24,14 @@ export interface ObjectCodec {
   /** Verifies stored bytes against their id and returns the plaintext. */
   decode(data: Uint8Array, what: string, id: string): Decoded;
   decodeAsync(data: Uint8Array, what: string, id: string, plainSize?: number): Promise<Decoded>;
-  /** A named record (a version record) as stored: sealed with its name as associated data, when encrypted. */
-  sealRecord(name: string, record: Buffer): Buffer;
-  openRecord(name: string, stored: Buffer, what: string): Buffer;
+  /**
+   * A version record (or draft) in its stored form: in an encrypted store, message, author, host
+   * and git go sealed into `sealed`; tree, version, root, parent and time stay public, since
+   * stores issue, order and copy versions by them. Stores keep that form and never open it.
+   */
+  sealVersion<R extends Omit<VersionRecord, 'version'>>(record: R): R;
+  /** A stored record opened: its sealed fields checked and restored. */
+  openVersion(record: VersionRecord): VersionRecord;
 }
 
 export const plainCodec: ObjectCodec = {
@@ -34,12 +41,40 @@ export const plainCodec: ObjectCodec = {
   encode: (kind, plain, compression, id) => encodeObject(kind, plain, compression, id),
   decode: (data, what, id) => decodeObject(data, what, id),
   decodeAsync: (data, what, id, plainSize) => decodeObjectAsync(data, what, id, plainSize),
-  sealRecord: (_name, record) => record,
-  openRecord: (_name, stored) => stored,
+  sealVersion: (record) => record,
+  openVersion: (record) => record,
 };
 
-/** The record's name, as the 32 bytes its seal is bound to (sealed objects bind their id). */
-const recordBinding = (name: string) => sha256(`elton record:${name}`).toString('hex');
+/**
+ * What a record's seal is bound to (a sealed object binds its id): its public fields, so that
+ * none can be changed, and no sealed part moved to another record, without detection. The
+ * number is not bound: a master issues it after the client has sealed the draft.
+ */
+const recordBinding = (r: Omit<VersionRecord, 'version'>) =>
+  sha256(`elton record\n${r.tree}\n${r.parent ?? ''}\n${r.root}\n${r.time}`).toString('hex');
+
+interface SealedFields { message: string; author: string; host: string; git: VersionRecord['git'] }
+
+const needsKey = () => authError('this store is encrypted, and its key is not open',
+  'offer a key: ELTON_KEYFILE, ELTON_PASSPHRASE, or KMS credentials (docs/encryption.md)');
+
+/**
+ * An encrypted store opened without its key (a backup host): objects and records pass through
+ * as stored, which is all a copy needs, and nothing can be read or written in plaintext.
+ */
+export const lockedCodec: ObjectCodec = {
+  encrypted: true,
+  idOf: () => { throw needsKey(); },
+  idOfAsync: async () => { throw needsKey(); },
+  encode: () => { throw needsKey(); },
+  decode: () => { throw needsKey(); },
+  decodeAsync: async () => { throw needsKey(); },
+  sealVersion(record) {
+    if (record.sealed === undefined) throw needsKey();
+    return record;
+  },
+  openVersion: (record) => record,
+};
 
 export function encryptedCodec(keys: RepoKeys): ObjectCodec {
   const idOf = (plain: Uint8Array) => keyedId(keys, plain);
@@ -61,8 +96,22 @@ export function encryptedCodec(keys: RepoKeys): ObjectCodec {
     async decodeAsync(data, what, id, plainSize) {
       return decodeObjectAsync(unseal(keys, id, data, what), what, id, plainSize, idOfAsync);
     },
-    sealRecord: (name, record) => seal(keys, recordBinding(name), record),
-    openRecord: (name, stored, what) => unseal(keys, recordBinding(name), stored, what),
+    sealVersion(record) {
+      if (record.sealed !== undefined) return record;
+      const fields: SealedFields = { message: record.message, author: record.author, host: record.host, git: record.git };
+      const sealed = seal(keys, recordBinding(record), Buffer.from(JSON.stringify(fields), 'utf8')).toString('base64');
+      return { ...record, message: '', author: '', host: '', git: null, sealed };
+    },
+    openVersion(record) {
+      const name = `${record.tree}@${record.version}`;
+      const bad = (why: string) => corrupt(`version record ${name}: ${why}`, 'restore it from another copy of the store', { object: name });
+      if (record.sealed === undefined) throw bad('it is not sealed, in an encrypted store');
+      const plain = unseal(keys, recordBinding(record), Buffer.from(record.sealed, 'base64'), `version record ${name}`);
+      let f: SealedFields;
+      try { f = JSON.parse(plain.toString('utf8')) as SealedFields; } catch { throw bad('its sealed fields are not JSON'); }
+      const { sealed: _, ...open } = record;
+      return { ...open, message: f.message, author: f.author, host: f.host, git: f.git };
+    },
   };
 }
 

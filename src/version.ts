@@ -15,6 +15,11 @@ export interface VersionRecord {
   time: string;
   /** The Git HEAD commit of the workspace's repository at commit time, if it was inside one. */
   git: { commit: string; branch: string | null } | null;
+  /**
+   * In an encrypted store's stored form (docs/encryption.md): the sealed message, author, host and
+   * git fields, which are then blank. Stores keep and copy it without the key; clients open it.
+   */
+  sealed?: string;
 }
 
 export const VERSION_FORMAT = 1;
@@ -24,6 +29,7 @@ export function encodeVersion(r: VersionRecord): Buffer {
   const doc = {
     format: VERSION_FORMAT, tree: r.tree, version: r.version, root: r.root, parent: r.parent,
     message: r.message, author: r.author, host: r.host, time: r.time, git,
+    ...(r.sealed === undefined ? {} : { sealed: r.sealed }),
   };
   return encodeRecord(Kind.version, Buffer.from(JSON.stringify(doc), 'utf8'));
 }
@@ -42,7 +48,11 @@ export function decodeVersion(data: Buffer, tree: string, version: number): Vers
   if (d.format !== VERSION_FORMAT) throw bad(`unsupported format ${d.format}`);
   if (d.tree !== tree || d.version !== version) throw bad(`it claims to be ${d.tree}@${d.version}`);
   if (!isId(d.root)) throw bad('bad root id');
-  return { tree: d.tree, version: d.version, root: d.root, parent: d.parent, message: d.message, author: d.author, host: d.host, time: d.time, git: d.git };
+  if (d.sealed !== undefined && typeof d.sealed !== 'string') throw bad('bad sealed field');
+  return {
+    tree: d.tree, version: d.version, root: d.root, parent: d.parent, message: d.message, author: d.author, host: d.host, time: d.time, git: d.git,
+    ...(d.sealed === undefined ? {} : { sealed: d.sealed }),
+  };
 }
 
 /** Whether two records are the same version, field for field (a copy made by a backup is). */

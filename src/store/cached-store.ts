@@ -127,12 +127,21 @@ export class CachedStore implements Store {
     return this.shared.dropPackOf(id);
   }
 
-  /** Fetches the trees under `root` that the cache lacks, in one request: the walk stops at the first missing tree on each path. */
+  /**
+   * Fetches the trees under `root` that the cache lacks, in one request: the walk stops at the
+   * first missing tree on each path. A store of sealed objects cannot walk trees, so for an
+   * encrypted one the walk goes on here, fetching one level per request.
+   */
   async prefetchTrees(root: string, prefixes?: string[]): Promise<void> {
     const frontier: Array<{ id: string; path: string }> = [];
     let level = new Map<string, string[]>([[root, ['']]]);
     while (level.size) {
-      const absent = await this.absent(level.keys());
+      let absent = await this.absent(level.keys());
+      if (absent.size && this.codec.encrypted) {
+        const fetch = [...absent];
+        await this.keep((add) => this.remote.readObjects(fetch, add));
+        absent = new Set();
+      }
       for (const id of absent) for (const path of level.get(id)!) frontier.push({ id, path });
       const present = [...level.keys()].filter((id) => !absent.has(id));
       const next = new Map<string, string[]>();
@@ -210,9 +219,10 @@ export class CachedStore implements Store {
     } catch (err) {
       if (!hasCode(err, 'E_NOT_FOUND')) throw err;
     }
-    const record = await this.remote.readVersion(tree, version);
-    await this.local.createVersion(record);
-    return record;
+    // Kept as stored (sealed, in an encrypted store), opened for the caller.
+    const stored = await this.remote.readVersion(tree, version);
+    await this.local.createVersion(stored);
+    return this.codec.openVersion(stored);
   }
 
   /**
@@ -233,11 +243,12 @@ export class CachedStore implements Store {
       ids = [...reach.trees, ...reach.chunks.keys()];
     }
     const wanted = await this.remote.missing(ids);
-    const similar = changed && ((id: string) => changed.similar.get(id));
+    // A delta is made from plaintext, which a store of sealed objects could not rebuild.
+    const similar = changed && !this.codec.encrypted ? (id: string) => changed.similar.get(id) : undefined;
     if (wanted.size) await this.remote.send([...wanted], { ...this.source, similar }, reporter);
-    const record = await this.remote.issueVersion(draft, force, { ids, parentToo: !!changed });
-    await this.local.createVersion(record);
-    return record;
+    const stored = await this.remote.issueVersion(this.codec.sealVersion(draft), force, { ids, parentToo: !!changed });
+    await this.local.createVersion(stored);
+    return this.codec.openVersion(stored);
   }
 
   /** What the draft reaches beyond its parent at the same paths, from the local tiers only (never a fetch); undefined without a parent or its trees. */

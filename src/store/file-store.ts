@@ -20,7 +20,7 @@ import { corrupt, exists, formatError, incomplete, ioError, isErrno, notFound, s
 import { decodeObject, encodeRecord, Kind } from '../object.js';
 import { decodeVersion, divergedVersion, encodeVersion, sameVersion, type VersionRecord } from '../version.js';
 import { isTreeName } from '../ref.js';
-import { encryptedCodec, plainCodec, type ObjectCodec } from '../codec.js';
+import { encryptedCodec, lockedCodec, plainCodec, type ObjectCodec } from '../codec.js';
 import { decodeKeyring, encodeKeyring, repoKeys, type Keyring } from '../crypto/keyring.js';
 
 const KEYRING_FILE = 'keyring';
@@ -126,10 +126,12 @@ export class FileStore implements Store {
   trackUse = false;
   private readonly touched = new Set<string>();
 
-  /** Plain until an encrypted store is unlocked (`useKeys`). */
-  codec: ObjectCodec = plainCodec;
+  /** An encrypted store's is locked until it is unlocked (`useKeys`): objects and records pass as stored. */
+  codec: ObjectCodec;
 
-  private constructor(readonly root: string, readonly config: StoreConfig, private index?: ObjectIndex) {}
+  private constructor(readonly root: string, readonly config: StoreConfig, private index?: ObjectIndex) {
+    this.codec = config.encryption ? lockedCodec : plainCodec;
+  }
 
   get url(): string { return pathToFileURL(this.root).href; }
 
@@ -329,8 +331,7 @@ export class FileStore implements Store {
       if (isErrno(err, 'ENOENT')) throw notFound(`version ${tree}@${version}`, `run \`elton log ${tree}\` to see the versions that exist`);
       throw err;
     }
-    const what = `version record ${tree}@${version}`;
-    return decodeVersion(this.codec.openRecord(`${tree}@${version}`, data, what), tree, version);
+    return this.codec.openVersion(decodeVersion(data, tree, version));
   }
 
   /** Latest + 1, created exclusively; losing a creation race to another writer is the stale-parent case. */
@@ -351,7 +352,7 @@ export class FileStore implements Store {
       await fsp.mkdir(dir, { recursive: true });
       await fsyncDir(join(this.root, 'versions'));
     }
-    return createFileExclusive(join(dir, String(record.version)), this.codec.sealRecord(`${record.tree}@${record.version}`, encodeVersion(record)));
+    return createFileExclusive(join(dir, String(record.version)), encodeVersion(this.codec.sealVersion(record)));
   }
 
   /** A copied version (a backup): created only once every object it names beyond its base is held. */

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { pseudoRandom, tempDir, writeTree } from '../helpers.js';
 import { assertJsonError, assertNoStack, assertSameTree, eltonAsync, ok, snapshotTree } from './util.js';
 import { startKmsServer, type KmsServer } from '../support/kms-server.js';
+import { decodeVersion, encodeVersion } from '../../src/version.js';
 
 const SECRET = 'The quarterly numbers nobody may read: 4242 widgets';
 
@@ -148,8 +149,13 @@ describe('e2e: encrypted stores', function () {
     const other = stores[1];
     const record = join(other, '.elton', 'store', 'versions', 'same', '1');
     const rec = readFileSync(record);
+    const stored = decodeVersion(Buffer.from(rec), 'same', 1);
     rec[rec.length - 20] ^= 0x01;
     writeFileSync(record, rec);
+    assertJsonError(await eltonAsync(other, ['log', '--json'], env), 'E_CORRUPT', 7);
+    // A well-formed record whose public fields were changed (its hash made anew) does not open.
+    assert.ok(stored.sealed && stored.message === '' && stored.author === '', 'the record\'s private fields are sealed');
+    writeFileSync(record, encodeVersion({ ...stored, time: new Date(0).toISOString() }));
     assert.match(assertJsonError(await eltonAsync(other, ['log', '--json'], env), 'E_CORRUPT', 7).message, /version record same@1: it does not authenticate/);
     const keyringPath = join(other, '.elton', 'store', 'keyring');
     const keyring = JSON.parse(readFileSync(keyringPath, 'utf8'));
