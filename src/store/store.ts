@@ -177,4 +177,20 @@ export interface Remote {
   close(): Promise<void>;
 }
 
+/**
+ * Where an encrypted remote keeps its keyring (docs/encryption.md), as opaque bytes: a master or a
+ * bucket stores it without being able to use it. `tag` names the bytes read; a write names the
+ * tag it replaces (null: create, only if there is none), and fails with E_CONFLICT if the keyring
+ * changed meanwhile, so that two key commands never lose each other's wrapping.
+ */
+export interface KeyringHolder {
+  readKeyringBytes(): Promise<{ data: Buffer; tag: string } | undefined>;
+  writeKeyringBytes(data: Buffer, expected: string | null): Promise<void>;
+}
+
+/** The ids of every object a store holds: what a copy of an encrypted store compares, since nothing can walk its trees without the key. */
+export interface IdLister {
+  listIds(): Promise<string[]>;
+}
+
 export const noTransfer = (): Transfer => ({ requests: 0, bytesUp: 0, bytesDown: 0 });
