@@ -8,7 +8,7 @@ import { acquireLock } from '../lib/lock.js';
 import { copyVersions, emptyTarget, type CopyResult, type Origin } from '../backup/copy.js';
 import { CachedStore } from '../store/cached-store.js';
 import { FileStore } from '../store/file-store.js';
-import { isNetworkUrl, normalizeRemote, openForCopying, openForReading } from '../store/open.js';
+import { keyringHolderOf, normalizeRemote, openForCopying, openForReading } from '../store/open.js';
 import { parseSize, userCacheDir } from '../store/user-cache.js';
 import { reporterOf, type Deps } from './context.js';
 
@@ -67,14 +67,14 @@ export async function backup(opts: BackupOptions, deps: Deps): Promise<BackupRes
     what: `the backup from ${from} to ${to}`, hint: 'another run is still copying; the next scheduled run will go on from where it stops',
   });
   try {
-    if (!isNetworkUrl(from) && (await FileStore.open(FileStore.pathFromUrl(from)).then((s) => s.config.encryption, () => undefined))) {
-      throw usage('backing up an encrypted store is not supported yet', 'its files are ciphertext: copy the store directory as it is meanwhile (docs/encryption.md)');
-    }
     const fromToken = process.env.ELTON_FROM_TOKEN || process.env.ELTON_TOKEN || undefined;
-    const store = await openForReading(from, fromToken, true, true);
+    // Never with the key: an encrypted store is copied as it is stored (docs/encryption.md).
+    const store = await openForReading(from, fromToken, true, true, true);
     try {
       const origin: Origin = { store, direct: store instanceof CachedStore ? store.remote : store as FileStore };
-      const target = await openForCopying(to, store.config, process.env.ELTON_TO_TOKEN || process.env.ELTON_TOKEN || undefined, opts.dryRun).catch((err) => {
+      // A new target of an encrypted source gets its keyring before its config.
+      const keyring = store.config.encryption ? (await keyringHolderOf(origin.direct, from).readKeyringBytes())?.data : undefined;
+      const target = await openForCopying(to, store.config, process.env.ELTON_TO_TOKEN || process.env.ELTON_TOKEN || undefined, opts.dryRun, keyring).catch((err) => {
         // A dry run to a target that has no store yet: everything would be copied (and it creates none).
         if (opts.dryRun && hasCode(err, 'E_NOT_FOUND')) return emptyTarget(to, store.config);
         throw err;

@@ -31,9 +31,6 @@ export async function init(opts: InitOptions, deps: Deps): Promise<InitResult> {
   const tree = opts.tree ? checkTreeName(opts.tree) : treeNameFromDir(basename(root));
   if (!opts.remote && Object.values(opts.s3 ?? {}).some((v) => v !== undefined)) throw usage('S3 settings need an s3:// remote', 'add --remote s3://BUCKET/PREFIX');
   const remote = opts.remote ? normalizeRemote(opts.remote, deps.cwd, opts.s3) : null;
-  if (opts.encrypt && remote && isNetworkUrl(remote)) {
-    throw usage('encrypted masters and buckets are not supported yet', 'encrypt the embedded store (no --remote) or a file:// store for now (docs/encryption.md)');
-  }
   // Key sources are checked, and KMS asked, before anything is created.
   const keys = opts.encrypt ? await createKeyring((opts.encrypt.sources.length ? opts.encrypt.sources : ['passphrase']).map((s) => parseKeySource(s, opts.encrypt!.passphrase)), kmsClient) : undefined;
   const created = await fsp.mkdir(root, { recursive: true });
@@ -41,7 +38,7 @@ export async function init(opts: InitOptions, deps: Deps): Promise<InitResult> {
   let store: Store;
   try {
     // For a master, this fetches its store config: an unreachable master or a bad token fails init here.
-    store = keys ? await createEncryptedStore(ws.remoteUrl, keys.keyring, keys.master) : await createStore(ws.remoteUrl, storeOptions(ws));
+    store = keys ? await createEncryptedStore(ws.remoteUrl, keys.keyring, keys.master, storeOptions(ws)) : await createStore(ws.remoteUrl, storeOptions(ws));
   } catch (err) {
     await fsp.rm(created ?? ws.meta, { recursive: true, force: true });
     throw err;

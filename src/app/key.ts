@@ -2,48 +2,70 @@
 // a wrapping need the repository key open; listing does not, and shows no secret.
 
 import { promises as fsp } from 'node:fs';
-import { resolve } from 'node:path';
-import { exists, ioError, usage } from '../errors.js';
-import { FileStore } from '../store/file-store.js';
-import { isNetworkUrl, normalizeRemote } from '../store/open.js';
+import { join, resolve } from 'node:path';
+import { exists, ioError, notFound, usage } from '../errors.js';
+import { writeFileAtomic } from '../lib/atomic.js';
+import { isNetworkUrl, normalizeRemote, openKeyringOf } from '../store/open.js';
+import type { KeyringHolder } from '../store/store.js';
 import { Workspace } from '../workspace/workspace.js';
-import { addWrapping, listWrappings, newKeyFileContent, parseKeySource, removeWrapping, rotateKms, unlock, type Keyring } from '../crypto/keyring.js';
+import { addWrapping, decodeKeyring, encodeKeyring, listWrappings, newKeyFileContent, parseKeySource, removeWrapping, rotateKms, unlock, type Keyring } from '../crypto/keyring.js';
 import { kmsClient, offeredKeys } from '../crypto/unlock.js';
 import type { Deps } from './context.js';
 
 export interface KeyListing { store: string; wrappings: Array<{ id: string; source: string; created: string; detail: string }> }
 
-/** The encrypted store of the workspace (or the store at `remote`), opened without its key. */
-async function encryptedStore(remote: string | undefined, deps: Deps): Promise<FileStore> {
-  const url = remote ? normalizeRemote(remote, deps.cwd) : (await Workspace.find(deps.cwd)).remoteUrl;
-  if (isNetworkUrl(url)) throw usage(`${url} is not a directory store`, 'encrypted masters and buckets are not supported yet (docs/encryption.md)');
-  const store = await FileStore.open(FileStore.pathFromUrl(url));
-  if (!store.config.encryption) {
-    await store.close();
-    throw usage(`the store at ${store.root} is not encrypted`, 'encryption is chosen when a store is made: `elton init --encrypt`');
+interface Place { url: string; holder: KeyringHolder; close(): Promise<void>; cache?: string }
+
+/** Where the keyring of the workspace's store (or of the store at `remote`) lives: the store itself, also at a master or a bucket. */
+async function keyringPlace(remote: string | undefined, deps: Deps): Promise<Place> {
+  let url: string;
+  let token: string | undefined;
+  let cache: string | undefined;
+  if (remote) {
+    url = normalizeRemote(remote, deps.cwd);
+  } else {
+    const ws = await Workspace.find(deps.cwd);
+    url = ws.remoteUrl;
+    token = ws.config.token;
+    if (isNetworkUrl(url)) cache = ws.cachePath;
   }
-  return store;
+  const { holder, config, close } = await openKeyringOf(url, token);
+  if (!config.encryption) {
+    await close();
+    throw usage(`the store at ${url} is not encrypted`, 'encryption is chosen when a store is made: `elton init --encrypt`');
+  }
+  return { url, holder, close, cache };
 }
 
+async function readKeyringAt(place: Place): Promise<{ keyring: Keyring; tag: string }> {
+  const held = await place.holder.readKeyringBytes();
+  if (!held) throw notFound(`the keyring of the encrypted store at ${place.url}`, 'restore it from a backup of the store (elton backup copies it)');
+  return { keyring: decodeKeyring(held.data, place.url), tag: held.tag };
+}
+
+/** Opens the key, changes the keyring, and writes it back only if nobody changed it meanwhile. */
 async function withKeyring(remote: string | undefined, deps: Deps, change: (keyring: Keyring, master: Buffer) => Promise<Keyring> | Keyring): Promise<KeyListing> {
-  const store = await encryptedStore(remote, deps);
+  const place = await keyringPlace(remote, deps);
   try {
-    const keyring = await store.readKeyring();
+    const { keyring, tag } = await readKeyringAt(place);
     const master = await unlock(keyring, offeredKeys(), kmsClient);
     const changed = await change(keyring, master);
-    await store.writeKeyring(changed);
-    return { store: store.root, wrappings: listWrappings(changed) };
+    const data = encodeKeyring(changed);
+    await place.holder.writeKeyringBytes(data, tag);
+    // The workspace's cache keeps a copy, which opens the store without asking the remote.
+    if (place.cache) await writeFileAtomic(join(place.cache, 'keyring'), data).catch(() => {});
+    return { store: place.url, wrappings: listWrappings(changed) };
   } finally {
-    await store.close();
+    await place.close();
   }
 }
 
 export async function keyList(remote: string | undefined, deps: Deps): Promise<KeyListing> {
-  const store = await encryptedStore(remote, deps);
+  const place = await keyringPlace(remote, deps);
   try {
-    return { store: store.root, wrappings: listWrappings(await store.readKeyring()) };
+    return { store: place.url, wrappings: listWrappings((await readKeyringAt(place)).keyring) };
   } finally {
-    await store.close();
+    await place.close();
   }
 }
 

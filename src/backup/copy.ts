@@ -7,10 +7,13 @@
 // skips every subtree the target's newest common version already has (immutable ids: the same
 // id is the same content), so an incremental run looks at the changed paths only.
 
-import { EltonError, hasCode, notFound, usage } from '../errors.js';
+import { conflict, EltonError, hasCode, notFound, usage } from '../errors.js';
+import { isSealed, SEAL_OVERHEAD } from '../crypto/envelope.js';
+import { decodeKeyring } from '../crypto/keyring.js';
+import { keyringHolderOf } from '../store/open.js';
 import type { Reporter } from '../events.js';
 import { decodeObject, decodeObjectAsync, Kind } from '../object.js';
-import type { CopySource, CopyTarget, ObjectSource, Store, Transfer } from '../store/store.js';
+import type { CopySource, CopyTarget, IdLister, ObjectSource, Store, Transfer } from '../store/store.js';
 import { divergedVersion, sameVersion, type VersionRecord } from '../version.js';
 import { diffTrees } from '../snapshot.js';
 import type { SimilarTree } from '../tree-delta.js';
@@ -97,6 +100,7 @@ export async function copyVersions(origin: Origin, target: CopyTarget, opts: Cop
     throw new EltonError('E_FORMAT', `${target.url} uses store format ${target.config.format}/${target.config.idScheme}, ${direct.url} uses ${store.config.format}/${store.config.idScheme}`, 9,
       'back up to a target made for this source (an empty prefix, bucket or directory is made to match)');
   }
+  const sealed = !!store.config.encryption;
   const all = await direct.listTrees();
   for (const t of opts.trees ?? []) if (!all.includes(t)) throw notFound(`tree "${t}" at ${direct.url}`, `the source holds: ${all.join(', ') || 'nothing'}`);
   const trees = opts.trees?.length ? [...new Set(opts.trees)] : all;
@@ -131,22 +135,29 @@ export async function copyVersions(origin: Origin, target: CopyTarget, opts: Cop
     planned += list.length;
   });
 
-  // 2. Candidates: what each version reaches beyond its base, from the source's trees.
+  // 2. Candidates: what each version reaches beyond its base, from the source's trees. An
+  // encrypted source's trees cannot be read without the key, which a backup never uses: every
+  // object the source holds is a candidate, and the target's have/want answer keeps the copy
+  // to what it lacks.
   const treeIds = new Set<string>();
   const plainSizes = new Map<string, number>();
   /** Each candidate tree's counterpart in the base version: the target may store the tree as a delta against it. */
   const similar = new Map<string, SimilarTree>();
-  let walked = 0;
-  for (const list of plans.values()) {
-    for (const p of list) {
-      reporter({ type: 'progress', phase: 'plan', loaded: walked++, total: planned, unit: 'objects' });
-      const baseRoot = p.base === null ? null : (await store.readVersion(p.record.tree, p.base)).root;
-      await store.prefetchTrees?.(p.record.root);
-      await diffTrees(store, p.record.root, baseRoot, { out: p.candidates, treeIds, plainSizes, similar });
-    }
-  }
   const candidates = new Set<string>();
-  for (const list of plans.values()) for (const p of list) for (const id of p.candidates) candidates.add(id);
+  if (sealed && planned) {
+    for (const id of await idListerOf(direct).listIds()) candidates.add(id);
+  } else {
+    let walked = 0;
+    for (const list of plans.values()) {
+      for (const p of list) {
+        reporter({ type: 'progress', phase: 'plan', loaded: walked++, total: planned, unit: 'objects' });
+        const baseRoot = p.base === null ? null : (await store.readVersion(p.record.tree, p.base)).root;
+        await store.prefetchTrees?.(p.record.root);
+        await diffTrees(store, p.record.root, baseRoot, { out: p.candidates, treeIds, plainSizes, similar });
+      }
+    }
+    for (const list of plans.values()) for (const p of list) for (const id of p.candidates) candidates.add(id);
+  }
 
   // 3. Have/want: one question to the target for everything, one to the source for lengths.
   const needed = candidates.size ? [...await target.missing(candidates)] : [];
@@ -159,9 +170,12 @@ export async function copyVersions(origin: Origin, target: CopyTarget, opts: Cop
   let bytes = sendable.reduce((n, id) => n + lengths.get(id)!, 0);
   let objects = sendable.length;
 
+  // The keyring goes before any record that needs it.
+  if (sealed && !opts.dryRun && planned) await copyKeyring(direct, target);
+
   if (!opts.dryRun && sendable.length) {
     const sent = { objects: 0, bytes: 0 };
-    const source = verifiedSource(origin, treeIds, plainSizes, lengths, failed, sent, opts.bytesPerSecond);
+    const source = (sealed ? framedSource : verifiedSource)(origin, treeIds, plainSizes, lengths, failed, sent, opts.bytesPerSecond);
     // A delta's base must be at the target already: not one of the objects this run sends.
     const sending = new Set(sendable);
     const heldBase = (id: string) => { const t = similar.get(id); return t && !sending.has(t.base) ? t : undefined; };
@@ -176,14 +190,16 @@ export async function copyVersions(origin: Origin, target: CopyTarget, opts: Cop
   await eachLimited([...plans.values()], PARALLEL_TREES, async (list) => {
     let blocked = false;
     for (const p of list) {
-      const blame = [...p.candidates].filter((id) => failed.has(id));
+      // Without the key nothing tells which versions reach a failed object: each may.
+      const blame = sealed ? [...failed.keys()] : [...p.candidates].filter((id) => failed.has(id));
       for (const id of blame) failed.get(id)!.versions.push(ref(p.record));
       if (blocked || blame.length) {
         blocked = true;
         skipped.push(ref(p.record));
         continue;
       }
-      if (!opts.dryRun) await target.putVersion(p.record, { ids: [...p.candidates], base: p.base });
+      // A sealed version names its root; the target holds the rest, since the source's every object it lacked was sent.
+      if (!opts.dryRun) await target.putVersion(p.record, { ids: sealed ? [p.record.root] : [...p.candidates], base: p.base });
       copied.push(ref(p.record));
     }
   });
@@ -235,6 +251,52 @@ function verifiedSource(
     },
   };
 }
+
+/**
+ * An encrypted source's objects, which cannot be checked against their ids without the key:
+ * each must be a sealed object of the length the source's index gives. A bit flipped inside
+ * one is caught by its authentication tag when a reader with the key opens it.
+ */
+function framedSource(
+  origin: Origin, _treeIds: Set<string>, plainSizes: Map<string, number>, lengths: Map<string, number>,
+  failed: Map<string, CopyProblem>, sent: { objects: number; bytes: number }, bytesPerSecond?: number,
+): ObjectSource {
+  const throttle = bytesPerSecond ? new Throttle(bytesPerSecond) : undefined;
+  return {
+    locate: async (id) => { const length = lengths.get(id); return length === undefined ? undefined : { length }; },
+    readObjects: async (ids, onObject) => readChunks(origin.direct, [...ids], plainSizes, async (id, data) => {
+      if (!isSealed(data) || data.length < SEAL_OVERHEAD || data.length !== lengths.get(id)) {
+        failed.set(id, { kind: 'corrupt', id, message: `object ${id} at ${origin.direct.url} is not a sealed object of ${lengths.get(id)} bytes`, versions: [] });
+        return;
+      }
+      await throttle?.take(data.length);
+      sent.objects++;
+      sent.bytes += data.length;
+      await onObject(id, data);
+    }),
+  };
+}
+
+/**
+ * Gives the target the source's keyring: the same repository key (its check value), with the
+ * source's wrappings, so that a key removed at the source no longer opens the copy either.
+ */
+async function copyKeyring(direct: CopySource, target: CopyTarget): Promise<void> {
+  const from = await keyringHolderOf(direct, direct.url).readKeyringBytes();
+  if (!from) throw notFound(`the keyring of the encrypted store at ${direct.url}`, 'restore it from a backup of the store');
+  const to = keyringHolderOf(target, target.url);
+  const there = await to.readKeyringBytes();
+  if (there?.data.equals(from.data)) return;
+  if (there && decodeKeyring(there.data, target.url).check !== decodeKeyring(from.data, direct.url).check) {
+    throw conflict(`${target.url} holds an encrypted store with another key than ${direct.url}`, 'back up to another prefix, bucket or directory');
+  }
+  await to.writeKeyringBytes(from.data, there?.tag ?? null);
+}
+
+const idListerOf = (direct: CopySource): IdLister => {
+  if (typeof (direct as Partial<IdLister>).listIds !== 'function') throw usage(`${direct.url} cannot list its objects`, 'update the master to this version of elton');
+  return direct as unknown as IdLister;
+};
 
 /** Reads from the source; an object it cannot produce (a damaged range, a vanished pack) names itself in the error. */
 async function readChunks(direct: CopySource, ids: string[], sizes: Map<string, number>, onObject: (id: string, data: Buffer) => Promise<void>): Promise<void> {

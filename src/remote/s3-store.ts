@@ -17,7 +17,7 @@ import {
   GetObjectCommand, HeadObjectCommand, PutObjectCommand, ListObjectsV2Command, CreateMultipartUploadCommand,
   UploadPartCommand, CompleteMultipartUploadCommand, AbortMultipartUploadCommand, type StorageClass,
 } from '@aws-sdk/client-s3';
-import { corrupt, EltonError, notFound, remoteError, staleParent } from '../errors.js';
+import { conflict, corrupt, EltonError, exists, notFound, remoteError, staleParent } from '../errors.js';
 import { decodeObject, Kind } from '../object.js';
 import { decodeTree } from '../tree.js';
 import { pathSelected } from '../snapshot.js';
@@ -25,7 +25,7 @@ import { writeFileAtomic } from '../lib/atomic.js';
 import { decodeIndex, encodeIndex } from '../store/pack.js';
 import { decodeStoreConfig, encodeStoreConfig } from '../store/file-store.js';
 import type { Reporter } from '../events.js';
-import type { CopiedContents, ObjectSource, PutOutcome, Remote, StoreConfig, VersionContents, VersionDraft } from '../store/store.js';
+import type { CopiedContents, IdLister, KeyringHolder, ObjectSource, PutOutcome, Remote, StoreConfig, VersionContents, VersionDraft } from '../store/store.js';
 import { divergedVersion, sameVersion, type VersionRecord } from '../version.js';
 import { decodeEnvelope, decodeIndexObject, encodeEnvelope, encodeIndexObject, INLINE, INLINE_DELTA, packPath, type IndexEntry, type IndexObject } from './s3-index.js';
 import { rebuildTree, treeDelta, type SimilarTree } from '../tree-delta.js';
@@ -58,6 +58,7 @@ const MAX_REBUILT_BYTES = 64 * MIB;
  * it, the locations of everything the version reaches are merged into one new index object.
  */
 const MAX_NAMED_INDEXES = 8;
+const KEYRING = 'keyring';
 
 interface Located { index: IndexObject; entry: IndexEntry }
 interface Wanted { id: string; offset: number; length: number }
@@ -68,9 +69,11 @@ const sha256 = (parts: Buffer[]) => {
   return h.digest('hex');
 };
 
-export class S3Store implements Remote {
+export class S3Store implements Remote, KeyringHolder, IdLister {
   private readonly where = new Map<string, Located>();
   private readonly loaded = new Set<string>();
+  /** An encrypted store's index objects, for merging them (their trees cannot be walked). */
+  private readonly indexObjects = new Map<string, IndexObject>();
   private readonly loading = new Map<string, Promise<void>>();
   /** Index objects named by version envelopes read so far: loaded before anything is looked up. */
   private readonly named = new Set<string>();
@@ -128,12 +131,18 @@ export class S3Store implements Remote {
     }
   }
 
-  /** Creates the store in the bucket with `config`, or opens the one already there. */
-  static async create(url: string, config: StoreConfig, indexCache?: string): Promise<S3Store> {
+  /**
+   * Creates the store in the bucket with `config`, or opens the one already there. An encrypted
+   * store's keyring goes first, so that a config saying it is encrypted always has one beside it.
+   */
+  static async create(url: string, config: StoreConfig, indexCache?: string, keyring?: Buffer): Promise<S3Store> {
     const { target, s3 } = S3Store.client(url);
     const store = new S3Store(target, s3, undefined, indexCache);
     try {
       let existing = await store.get('config');
+      if (!existing && keyring && !(await store.putIfAbsent(KEYRING, keyring))) {
+        throw exists(`${store.url} already holds a keyring`, 'an encrypted store was being made there: open it with its key, or use another prefix');
+      }
       // Of two creators racing, the conditional PUT lets one win; the other reads the winner's config.
       if (!existing && !(await store.putIfAbsent('config', encodeStoreConfig(config)))) existing = await store.get('config');
       store.known = existing ? decodeStoreConfig(existing, store.url) : config;
@@ -142,6 +151,38 @@ export class S3Store implements Remote {
       s3.close();
       throw err;
     }
+  }
+
+  // --- an encrypted store's keyring and ids ----------------------------------------------------
+
+  /** The keyring object, as stored; its tag is its ETag, which a replacing PUT must match. */
+  async readKeyringBytes(): Promise<{ data: Buffer; tag: string } | undefined> {
+    try {
+      const res = await this.s3.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(KEYRING) }));
+      return { data: Buffer.from(await res.Body!.transformToByteArray()), tag: res.ETag ?? '' };
+    } catch (err) {
+      if (isAbsentKey(err)) return undefined;
+      throw this.fail(err);
+    }
+  }
+
+  /** Creates the keyring (If-None-Match: *), or replaces the one read (If-Match: its ETag). */
+  async writeKeyringBytes(data: Buffer, expected: string | null): Promise<void> {
+    try {
+      await this.s3.client.send(new PutObjectCommand({
+        Bucket: this.bucket, Key: this.key(KEYRING), Body: data, ContentLength: data.length,
+        ...(expected === null ? { IfNoneMatch: '*' } : { IfMatch: expected }),
+      }));
+    } catch (err) {
+      if (s3Status(err) === 412 || s3Status(err) === 409) throw conflict(`the keyring in ${this.url} changed meanwhile`, 'run the key command again');
+      throw this.fail(err);
+    }
+  }
+
+  /** Every object the bucket's index objects locate. */
+  async listIds(): Promise<string[]> {
+    await this.loadAll();
+    return [...this.where.keys()];
   }
 
   // --- requests -------------------------------------------------------------------------------
@@ -252,6 +293,7 @@ export class S3Store implements Remote {
   private learn(index: IndexObject): void {
     if (this.loaded.has(index.hash)) return;
     this.loaded.add(index.hash);
+    if (this.config.encryption) this.indexObjects.set(index.hash, index);
     for (const entry of index.entries) {
       // A whole copy beats a delta: a delta's base may be located only by index objects this
       // reader has no reason to load (the envelope names the delta's index for another object).
@@ -428,7 +470,8 @@ export class S3Store implements Remote {
     };
 
     await source.readObjects(ids, async (id, data) => {
-      if (data[4] === Kind.tree) {
+      // Sealed objects hide their kind: an encrypted store's trees go into packs like chunks.
+      if (!this.config.encryption && data[4] === Kind.tree) {
         const stored = this.asDelta(id, data, source.similar?.(id));
         entries.push({ id, pack: stored ? INLINE_DELTA : INLINE, offset: inlineBytes, length: (stored ?? data).length });
         inline.push(stored ?? data);
@@ -498,7 +541,8 @@ export class S3Store implements Remote {
     const indexes = new Set<string>();
     for (const at of (await this.locate(ids)).values()) indexes.add(at.index.hash);
     if (base !== null) for (const h of await this.indexesOf(tree, base)) indexes.add(h);
-    return indexes.size > MAX_NAMED_INDEXES ? [await this.mergeIndexes(root)] : [...indexes];
+    if (indexes.size <= MAX_NAMED_INDEXES) return [...indexes];
+    return [this.config.encryption ? await this.unionIndexes(indexes) : await this.mergeIndexes(root)];
   }
 
   /** Stored lengths of the indexed objects among `ids`. */
@@ -549,6 +593,27 @@ export class S3Store implements Remote {
       level = next;
     }
     return this.writeIndex([...packs.keys()], entries, Buffer.concat(inline, inlineBytes), tar);
+  }
+
+  /**
+   * An encrypted store's trees cannot be walked here, so the merged index object locates
+   * everything the given ones do: more than the version reaches, never less.
+   */
+  private async unionIndexes(hashes: Set<string>): Promise<string> {
+    await this.loadIndexes(hashes);
+    const packs = new Map<string, number>();
+    const tar: boolean[] = [];
+    const entries = new Map<string, IndexEntry>();
+    for (const hash of hashes) {
+      const index = this.indexObjects.get(hash)!;
+      for (const e of index.entries) {
+        if (e.pack >= INLINE_DELTA || entries.has(e.id)) continue;
+        const pack = index.packs[e.pack];
+        if (!packs.has(pack)) { packs.set(pack, packs.size); tar.push(index.tar[e.pack]); }
+        entries.set(e.id, { id: e.id, pack: packs.get(pack)!, offset: e.offset, length: e.length });
+      }
+    }
+    return this.writeIndex([...packs.keys()], [...entries.values()], Buffer.alloc(0), tar);
   }
 
   private async indexesOf(tree: string, version: number): Promise<string[]> {

@@ -15,8 +15,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { createFileExclusive, fsyncDir, writeFileAtomic } from '../lib/atomic.js';
-import { isAlive } from '../lib/lock.js';
-import { corrupt, exists, formatError, incomplete, ioError, isErrno, notFound, staleParent } from '../errors.js';
+import { acquireLock, isAlive } from '../lib/lock.js';
+import { sha256 } from '../lib/hash.js';
+import { conflict, corrupt, exists, formatError, incomplete, ioError, isErrno, notFound, staleParent } from '../errors.js';
 import { decodeObject, encodeRecord, Kind } from '../object.js';
 import { decodeVersion, divergedVersion, encodeVersion, sameVersion, type VersionRecord } from '../version.js';
 import { isTreeName } from '../ref.js';
@@ -26,7 +27,7 @@ import { decodeKeyring, encodeKeyring, repoKeys, type Keyring } from '../crypto/
 const KEYRING_FILE = 'keyring';
 import { validateChunkerParams } from '../chunker.js';
 import { PackFileWriter, decodeIndex, encodeIndex, type PackEntry } from './pack.js';
-import { noTransfer, STORE_FORMAT, type CopiedContents, type ObjectSource, type ObjectWriter, type PutOutcome, type Store, type StoreConfig, type VersionDraft } from './store.js';
+import { noTransfer, STORE_FORMAT, type CopiedContents, type IdLister, type KeyringHolder, type ObjectSource, type ObjectWriter, type PutOutcome, type Store, type StoreConfig, type VersionDraft } from './store.js';
 import type { Reporter } from '../events.js';
 
 export interface Location { pack: string; offset: number; length: number }
@@ -117,7 +118,7 @@ export function decodeStoreConfig(data: Buffer, where: string): StoreConfig {
   return config;
 }
 
-export class FileStore implements Store {
+export class FileStore implements Store, KeyringHolder, IdLister {
   private loading?: Promise<ObjectIndex>;
   private readonly fds = new Map<string, fsp.FileHandle>();
   readonly transfer = noTransfer();
@@ -135,20 +136,40 @@ export class FileStore implements Store {
 
   get url(): string { return pathToFileURL(this.root).href; }
 
-  /** The keyring of an encrypted store. */
-  async readKeyring(): Promise<Keyring> {
+  /** The keyring of an encrypted store, as stored; its tag is the hash of its bytes. */
+  async readKeyringBytes(): Promise<{ data: Buffer; tag: string } | undefined> {
     let data: Buffer;
     try {
       data = await fsp.readFile(join(this.root, KEYRING_FILE));
     } catch (err) {
+      if (isErrno(err, 'ENOENT')) return undefined;
       throw ioError(`cannot read the keyring of the encrypted store at ${this.root}`, err, 'restore the keyring file from a backup of the store');
     }
-    return decodeKeyring(data, join(this.root, KEYRING_FILE));
+    return { data, tag: sha256(data).toString('hex') };
   }
 
-  async writeKeyring(keyring: Keyring): Promise<void> {
-    await writeFileAtomic(join(this.root, KEYRING_FILE), encodeKeyring(keyring));
+  /**
+   * Replaces the keyring if it is still the one read (`expected`), under the store's keyring lock,
+   * so two key commands on one host never lose each other's change.
+   */
+  async writeKeyringBytes(data: Buffer, expected: string | null): Promise<void> {
+    const lock = await acquireLock(join(this.root, 'keyring.lock'), 'a keyring change', 10_000, { what: `the keyring of ${this.root}`, hint: 'another key command is changing it; run this one again' });
+    try {
+      const now = await this.readKeyringBytes();
+      if ((now?.tag ?? null) !== expected) throw conflict(`the keyring of ${this.root} changed meanwhile`, 'run the key command again');
+      await writeFileAtomic(join(this.root, KEYRING_FILE), data);
+    } finally {
+      await lock.release();
+    }
   }
+
+  async readKeyring(): Promise<Keyring> {
+    const held = await this.readKeyringBytes();
+    if (!held) throw notFound(`the keyring of the encrypted store at ${this.root}`, 'restore the keyring file from a backup of the store');
+    return decodeKeyring(held.data, join(this.root, KEYRING_FILE));
+  }
+
+  async listIds(): Promise<string[]> { return this.knownIds(); }
 
   /** Opens an encrypted store with its repository key: objects are sealed, and ids keyed, from now on. */
   useKeys(master: Buffer): void {
@@ -174,6 +195,13 @@ export class FileStore implements Store {
     const store = await FileStore.create(root, config);
     store.useKeys(master);
     return store;
+  }
+
+  /** An encrypted store made from another's keyring, without its key (a backup's target). */
+  static async createWithKeyring(root: string, config: StoreConfig, keyring: Buffer): Promise<FileStore> {
+    await fsp.mkdir(root, { recursive: true });
+    if (!(await fsp.stat(join(root, 'config')).then(() => true, () => false))) await writeFileAtomic(join(root, KEYRING_FILE), keyring);
+    return FileStore.create(root, config);
   }
 
   static async open(root: string, index?: ObjectIndex): Promise<FileStore> {

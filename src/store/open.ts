@@ -3,18 +3,19 @@
 import { resolve, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { readFileSync } from 'node:fs';
-import { hasCode, usage } from '../errors.js';
+import { corrupt, exists, hasCode, notFound, usage } from '../errors.js';
 import { DEFAULT_CHUNKER } from '../chunker.js';
 import { HttpStore } from '../remote/http-store.js';
 import { LOCAL_HEADER } from '../remote/wire.js';
-import { openKeys } from '../crypto/unlock.js';
-import type { Keyring } from '../crypto/keyring.js';
+import { kmsClient, offeredKeys, openKeys } from '../crypto/unlock.js';
+import { decodeKeyring, encodeKeyring, unlock, type Keyring } from '../crypto/keyring.js';
+import { sha256 } from '../lib/hash.js';
 import { S3Store } from '../remote/s3-store.js';
 import { formatS3Url, isS3Url, parseS3Url, type S3Settings } from '../remote/s3-client.js';
 import { CachedStore } from './cached-store.js';
 import { FileStore } from './file-store.js';
 import { remoteCacheDir, UserCache } from './user-cache.js';
-import { STORE_FORMAT, type CopyTarget, type Remote, type Store, type StoreConfig } from './store.js';
+import { STORE_FORMAT, type CopyTarget, type KeyringHolder, type Remote, type Store, type StoreConfig } from './store.js';
 
 export interface OpenOptions {
   /** Where a remote store keeps what it fetched and what it stages for a push (required for http remotes). */
@@ -29,6 +30,8 @@ export interface OpenOptions {
   userCache?: UserCache;
   /** Ask a master for what it stores itself, never on behalf of a tree's home (verify, a backup's source). */
   local?: boolean;
+  /** Leave an encrypted store locked: its objects and records pass as stored (a backup's source). */
+  locked?: boolean;
 }
 
 export const isHttpUrl = (url: string) => /^https?:\/\//i.test(url);
@@ -84,7 +87,7 @@ export function normalizeRemote(text: string, cwd = process.cwd(), s3?: S3Settin
  * remote's config on first use. With the cache in place, nothing is asked of the remote until
  * it is needed: an offline commit works.
  */
-async function openRemote(url: string, opts: OpenOptions, create?: StoreConfig): Promise<Store> {
+async function openRemote(url: string, opts: OpenOptions, create?: { config: StoreConfig; keyring?: Buffer; master?: Buffer }): Promise<Store> {
   if (!opts.cacheDir) throw new Error('internal: a network remote needs a cache directory');
   const cacheDir = opts.cacheDir;
   const client = {
@@ -104,32 +107,121 @@ async function openRemote(url: string, opts: OpenOptions, create?: StoreConfig):
       if (remote instanceof S3Store) remote.readOnly = !!opts.readOnly;
       return remote;
     };
-    if (local) {
-      return new CachedStore(local, readOnly(isS3Url(url) ? S3Store.withConfig(url, local.config, indexCache) : HttpStore.withConfig(url, client, local.config)), userCache);
-    }
     let remote: Remote;
-    if (isS3Url(url)) remote = readOnly(create ? await S3Store.create(url, create, indexCache) : await S3Store.connect(url, indexCache));
-    else remote = await HttpStore.connect(url, client);
+    if (local) {
+      remote = readOnly(isS3Url(url) ? S3Store.withConfig(url, local.config, indexCache) : HttpStore.withConfig(url, client, local.config));
+    } else {
+      if (isS3Url(url)) remote = readOnly(create ? await S3Store.create(url, create.config, indexCache, create.keyring) : await S3Store.connect(url, indexCache));
+      else remote = await HttpStore.connect(url, client);
+      try {
+        local = await FileStore.create(cacheDir, remote.config);
+      } catch (err) {
+        await remote.close();
+        throw err;
+      }
+    }
+    const store = new CachedStore(local, remote, userCache);
     try {
-      return new CachedStore(await FileStore.create(cacheDir, remote.config), remote, userCache);
+      if (create?.keyring) await createRemoteKeyring(store, create.keyring);
+      if (create?.master) local.useKeys(create.master);
+      else if (local.config.encryption && !opts.locked) await unlockRemote(local, remote);
     } catch (err) {
-      await remote.close();
+      await store.close();
       throw err;
     }
+    return store;
   } catch (err) {
     await userCache.close();
     throw err;
   }
 }
 
+const isKeyringHolder = (x: unknown): x is KeyringHolder => typeof (x as KeyringHolder).readKeyringBytes === 'function';
+
+/** The keyring of an encrypted remote: where it keeps it (a master or a bucket answers for it, opaque to them). */
+export function keyringHolderOf(remote: unknown, url: string): KeyringHolder {
+  if (!isKeyringHolder(remote)) throw usage(`${url} cannot hold an encrypted store's keyring`, 'update the master to this version of elton');
+  return remote;
+}
+
+/** Where the store at `url` keeps its keyring, reached directly (the key commands). */
+export async function openKeyringOf(url: string, token?: string): Promise<{ holder: KeyringHolder; config: StoreConfig; close(): Promise<void> }> {
+  const store = isS3Url(url) ? await S3Store.connect(url)
+    : isHttpUrl(url) ? await HttpStore.connect(url, { token: process.env.ELTON_TOKEN || token, caFile: process.env.ELTON_CA_FILE || undefined })
+    : await FileStore.open(FileStore.pathFromUrl(url));
+  try {
+    return { holder: keyringHolderOf(store, url), config: store.config, close: () => store.close() };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}
+
+/**
+ * A new encrypted store at a master or a bucket: its keyring goes there (created only if there
+ * is none), then into the local cache, which opens it from then on.
+ */
+async function createRemoteKeyring(store: CachedStore, keyring: Buffer): Promise<void> {
+  if (!store.config.encryption) {
+    throw usage(`${store.url} holds a store that is not encrypted`, isHttpUrl(store.url)
+      ? 'a master holds encrypted repositories only when started with --encrypted (docs/encryption.md)'
+      : 'encryption is chosen when a store is made: use an empty bucket or prefix');
+  }
+  const holder = keyringHolderOf(store.remote, store.url);
+  if (isHttpUrl(store.url)) {
+    try {
+      await holder.writeKeyringBytes(keyring, null);
+    } catch (err) {
+      if (!hasCode(err, 'E_CONFLICT')) throw err;
+      throw exists(`${store.url} already holds an encrypted repository`, 'join it with `elton init --remote URL` (no --encrypt) and its key, or use another master');
+    }
+  } else if (!(await holder.readKeyringBytes())?.data.equals(keyring)) {
+    throw exists(`${store.url} already holds an encrypted store`, 'join it with `elton init --remote URL` (no --encrypt) and its key, or use another prefix');
+  }
+  await store.local.writeKeyringBytes(keyring, null);
+}
+
+/**
+ * Opens a remote's encrypted store with the keys offered. The keyring is kept in the local cache;
+ * when it does not open (a wrapping was added since), the remote's is read and kept instead. A
+ * keyring for another repository key than the one kept (its check value differs) is refused:
+ * whoever controls the remote must not be able to swap in a key of their own.
+ */
+async function unlockRemote(local: FileStore, remote: Remote): Promise<void> {
+  const offered = offeredKeys();
+  const cached = await local.readKeyringBytes();
+  let firstError: unknown;
+  if (cached) {
+    try {
+      local.useKeys(await unlock(decodeKeyring(cached.data, local.root), offered, kmsClient));
+      return;
+    } catch (err) {
+      if (!hasCode(err, 'E_AUTH')) throw err;
+      firstError = err;
+    }
+  }
+  const fresh = await keyringHolderOf(remote, remote.url).readKeyringBytes();
+  if (!fresh) throw notFound(`the keyring of the encrypted store at ${remote.url}`, 'restore it from a backup of the store (elton backup copies it)');
+  if (cached && fresh.data.equals(cached.data)) throw firstError;
+  const keyring = decodeKeyring(fresh.data, remote.url);
+  if (cached && keyring.check !== decodeKeyring(cached.data, local.root).check) {
+    throw corrupt(`the keyring at ${remote.url} is for another key than the one this cache has used`, 'someone replaced the keyring at the remote: check with the store\'s owner before trusting it');
+  }
+  local.useKeys(await unlock(keyring, offered, kmsClient));
+  await local.writeKeyringBytes(fresh.data, cached ? sha256(cached.data).toString('hex') : null).catch(() => {});
+}
+
 /**
  * Opens a remote for reading without a workspace (a mount, a gateway): its config and version
  * records are kept in the user cache's directory for that remote, objects in the shared cache.
  */
-export async function openForReading(url: string, token?: string, tokenWins = false, local = false): Promise<Store> {
-  if (!isNetworkUrl(url)) return openKeys(await FileStore.open(FileStore.pathFromUrl(url)));
+export async function openForReading(url: string, token?: string, tokenWins = false, local = false, locked = false): Promise<Store> {
+  if (!isNetworkUrl(url)) {
+    const store = await FileStore.open(FileStore.pathFromUrl(url));
+    return locked ? store : openKeys(store);
+  }
   const userCache = await UserCache.open();
-  return openRemote(url, { cacheDir: userCache.remoteDir(url), userCache, token, tokenWins, readOnly: true, local });
+  return openRemote(url, { cacheDir: userCache.remoteDir(url), userCache, token, tokenWins, readOnly: true, local, locked });
 }
 
 /**
@@ -137,17 +229,18 @@ export async function openForReading(url: string, token?: string, tokenWins = fa
  * could answer for objects the store itself lacks. An empty target is created with `config`,
  * except for a dry run, which writes nothing (and finds no store there: E_NOT_FOUND).
  */
-export async function openForCopying(url: string, config: StoreConfig, token?: string, dryRun = false): Promise<CopyTarget> {
+export async function openForCopying(url: string, config: StoreConfig, token?: string, dryRun = false, keyring?: Buffer): Promise<CopyTarget> {
   if (isHttpUrl(url)) return HttpStore.connect(url, { token, caFile: process.env.ELTON_CA_FILE || undefined, headers: { [LOCAL_HEADER]: '1' } });
   if (isS3Url(url)) {
     const indexCache = join(remoteCacheDir(url), 'remote-index');
-    if (!dryRun) return S3Store.create(url, config, indexCache);
+    if (!dryRun) return S3Store.create(url, config, indexCache, keyring);
     const store = await S3Store.connect(url, indexCache);
     store.readOnly = true;
     return store;
   }
   const root = FileStore.pathFromUrl(url);
-  return dryRun ? FileStore.open(root) : FileStore.create(root, config);
+  if (dryRun) return FileStore.open(root);
+  return keyring ? FileStore.createWithKeyring(root, config, keyring) : FileStore.create(root, config);
 }
 
 export async function openStore(url: string, opts: OpenOptions = {}): Promise<Store> {
@@ -156,15 +249,13 @@ export async function openStore(url: string, opts: OpenOptions = {}): Promise<St
 }
 
 export async function createStore(url: string, opts: OpenOptions = {}, config = defaultStoreConfig()): Promise<Store> {
-  if (isNetworkUrl(url)) return openRemote(url, opts, config);
+  if (isNetworkUrl(url)) return openRemote(url, opts, { config });
   return openKeys(await FileStore.create(FileStore.pathFromUrl(url), config));
 }
 
-/** A new encrypted store at a directory (the embedded store, or file://): its keyring, then its config. */
-export async function createEncryptedStore(url: string, keyring: Keyring, master: Buffer): Promise<Store> {
-  if (isNetworkUrl(url)) {
-    throw usage('encrypted masters and buckets are not supported yet', 'encrypt the embedded store or a file:// store for now (docs/encryption.md)');
-  }
+/** A new encrypted store: its keyring, then its config (at a master, one started with --encrypted). */
+export async function createEncryptedStore(url: string, keyring: Keyring, master: Buffer, opts: OpenOptions = {}): Promise<Store> {
   const config: StoreConfig = { ...defaultStoreConfig(), idScheme: 'hmac-sha256', encryption: { cipher: 'aes-256-gcm' } };
+  if (isNetworkUrl(url)) return openRemote(url, opts, { config, keyring: encodeKeyring(keyring), master });
   return FileStore.createEncrypted(FileStore.pathFromUrl(url), config, keyring, master);
 }

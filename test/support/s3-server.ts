@@ -4,7 +4,8 @@
 // forwards each request to s3rver as is (method, path and query, headers, streamed body) and streams
 // the response back, except that:
 //  - a write carrying `If-None-Match: *` (PutObject, CompleteMultipartUpload) fails with 412
-//    PreconditionFailed when the key exists. Writes to one key are serialized through the shim, so
+//    PreconditionFailed when the key exists, and one carrying `If-Match: ETAG` when the key's ETag
+//    differs or it is absent. Writes to one key are serialized through the shim, so
 //    the existence check and the write are atomic against each other;
 //  - an aws-chunked body (what SDK v3 sends for a stream body unless checksums are WHEN_REQUIRED) is
 //    unframed, since s3rver would store the chunk framing and the checksum trailer as object data;
@@ -348,13 +349,13 @@ export async function startS3Server(opts: { dir?: string } = {}): Promise<S3Serv
   };
 
   /** Sends a body-less request straight to s3rver. */
-  const requestDirect = async (method: string, path: string): Promise<{ status: number; body: string }> => {
+  const requestDirect = async (method: string, path: string): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> => {
     const req = http.request({ host: '127.0.0.1', port: s3Port, method, path, agent });
     req.end();
     const [res] = (await once(req, 'response')) as [http.IncomingMessage];
     let body = '';
     for await (const chunk of res) body += chunk;
-    return { status: res.statusCode ?? 0, body };
+    return { status: res.statusCode ?? 0, body, headers: res.headers };
   };
 
   /** Forwards the request to s3rver and streams its response back, flipping a byte if a corrupt fault applies. */
@@ -417,6 +418,15 @@ export async function startS3Server(opts: { dir?: string } = {}): Promise<S3Serv
         req.resume();
         sendError(res, entry, 412, 'PreconditionFailed', PRECONDITION_FAILED, { Condition: 'If-None-Match' });
         return;
+      }
+      const ifMatch = req.headers['if-match']?.trim();
+      if (ifMatch !== undefined) {
+        const head = await requestDirect('HEAD', path);
+        if (head.status !== 200 || head.headers.etag !== ifMatch) {
+          req.resume();
+          sendError(res, entry, 412, 'PreconditionFailed', PRECONDITION_FAILED, { Condition: 'If-Match' });
+          return;
+        }
       }
       await forward(req, res, entry);
     });

@@ -1,0 +1,143 @@
+// Encrypted stores at buckets and masters, and backups of them by hosts that hold no key (docs/encryption.md).
+
+import { strict as assert } from 'node:assert';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pseudoRandom, tempDir, writeTree } from '../helpers.js';
+import { assertJsonError, assertSameTree, eltonAsync, ok, snapshotTree } from '../e2e/util.js';
+import { startS3Server, type S3Server } from '../support/s3-server.js';
+
+const SECRET = 'Payroll for the Lisbon office: 77 people';
+
+/** Every byte under a directory, for looking for plaintext in it. */
+function bytesUnder(dir: string): Buffer {
+  const all: Buffer[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(d, e.name)); else all.push(readFileSync(join(d, e.name)), Buffer.from(e.name));
+    }
+  };
+  walk(dir);
+  return Buffer.concat(all);
+}
+
+const NEEDLES = ['Payroll for the Lisbon', 'payroll.csv', 'lisbon-notes', 'january payroll'];
+const assertNoPlaintext = (where: string, bytes: Buffer) => {
+  for (const needle of NEEDLES) assert.ok(!bytes.includes(Buffer.from(needle)), `"${needle}" is readable in ${where}`);
+};
+
+describe('integration: encrypted buckets and masters, keyless backups', function () {
+  this.timeout(180000);
+  let s3: S3Server;
+  let keyFile: string;
+  const s3url = (prefix: string) => `s3://elton-test/${prefix}?endpoint=${encodeURIComponent(s3.endpoint)}`;
+  /** A host with the key file, and one with no key at all (no KMS either). */
+  const withKey = () => ({ ...s3.env(), ELTON_KEYFILE: keyFile, ELTON_PASSPHRASE: undefined, ELTON_KMS: 'off' });
+  const keyless = () => ({ ...s3.env(), ELTON_KEYFILE: undefined, ELTON_PASSPHRASE: undefined, ELTON_KMS: 'off' });
+  const files = () => ({
+    'payroll.csv': `${SECRET}\n`.repeat(400), 'docs/lisbon-notes.md': '# notes\n', 'blobs/a.bin': pseudoRandom(400000, 5),
+    ...Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`many/f${i}.txt`, `file ${i} ${'y'.repeat(i * 50)}\n`])),
+  });
+
+  before(async () => {
+    s3 = await startS3Server();
+    await s3.createBucket('elton-test');
+    keyFile = join(tempDir(), 'repo.key');
+    ok(await eltonAsync(tempDir(), ['key', 'generate', keyFile]));
+  });
+  after(async () => { await s3?.close(); });
+
+  it('a bucket: init --encrypt, commit, clone elsewhere with the key; no plaintext in the bucket; a wrong key is exit 12', async () => {
+    const ws = join(tempDir(), 'payroll');
+    writeTree(ws, files());
+    const url = s3url('enc1');
+    const init = ok(await eltonAsync(ws, ['init', '--encrypt', '--key-source', `keyfile:${keyFile}`, '--remote', url, '--tree', 'payroll', '--json'], withKey())).json;
+    assert.deepEqual(init.encryption.map((w: { source: string }) => w.source), ['keyfile']);
+    ok(await eltonAsync(ws, ['commit', '-m', 'january payroll'], withKey()));
+    writeTree(ws, { 'docs/lisbon-notes.md': '# notes, revised\n' });
+    ok(await eltonAsync(ws, ['commit', '-m', 'february'], withKey()));
+    assertNoPlaintext('the bucket', bytesUnder(s3.dir));
+
+    // Another host, another cache: the keyring comes from the bucket, and opens with the key file.
+    const dst = join(tempDir(), 'restore');
+    ok(await eltonAsync(tempDir(), ['clone', url, 'payroll@2', dst], withKey()));
+    assertSameTree(snapshotTree(dst), snapshotTree(ws));
+    const log = ok(await eltonAsync(dst, ['log', '--json'], withKey())).json;
+    assert.deepEqual(log.versions.map((v: { message: string }) => v.message), ['february', 'january payroll']);
+
+    // No key: exit 12, with a hint; a passphrase added at the bucket opens it from a fresh host.
+    const none = await eltonAsync(tempDir(), ['clone', url, 'payroll@1', join(tempDir(), 'nokey'), '--json'], keyless());
+    assert.match(assertJsonError(none, 'E_AUTH', 12).hint ?? '', /key file/);
+    ok(await eltonAsync(ws, ['key', 'add', 'passphrase'], { ...withKey(), ELTON_NEW_PASSPHRASE: 'lisbon has hills' }));
+    const listed = ok(await eltonAsync(tempDir(), ['key', 'list', '--store', url, '--json'], keyless())).json;
+    assert.deepEqual(listed.wrappings.map((w: { source: string }) => w.source).sort(), ['keyfile', 'passphrase']);
+    const viaPass = join(tempDir(), 'viapass');
+    ok(await eltonAsync(tempDir(), ['clone', url, 'payroll@1', viaPass], { ...keyless(), ELTON_PASSPHRASE: 'lisbon has hills' }));
+    assert.equal(readFileSync(join(viaPass, 'payroll.csv'), 'utf8'), `${SECRET}\n`.repeat(400));
+  });
+
+  it('keyless backups: bucket to directory to bucket, only what is missing, verified by framing; the copies open with the key', async () => {
+    const ws = join(tempDir(), 'books');
+    writeTree(ws, files());
+    const src = s3url('enc2');
+    ok(await eltonAsync(ws, ['init', '--encrypt', '--key-source', `keyfile:${keyFile}`, '--remote', src, '--tree', 'books'], withKey()));
+    ok(await eltonAsync(ws, ['commit', '-m', 'january payroll'], withKey()));
+
+    const dir = join(tempDir(), 'vault');
+    const first = ok(await eltonAsync(tempDir(), ['backup', '--from', src, '--to', dir, '--json'], keyless())).json;
+    assert.deepEqual(first.copied, ['books@1']);
+    assert.ok(first.objects > 40, JSON.stringify(first));
+    assertNoPlaintext('the backup directory', bytesUnder(dir));
+    const again = ok(await eltonAsync(tempDir(), ['backup', '--from', src, '--to', dir, '--json'], keyless())).json;
+    assert.deepEqual([again.copied, again.objects, again.upToDate], [[], 0, 1]);
+
+    // One changed file: the next run copies its objects and the changed trees, not the rest.
+    writeTree(ws, { 'many/f3.txt': 'changed\n' });
+    ok(await eltonAsync(ws, ['commit', '-m', 'one change'], withKey()));
+    const third = ok(await eltonAsync(tempDir(), ['backup', '--from', src, '--to', dir, '--json'], keyless())).json;
+    assert.deepEqual(third.copied, ['books@2']);
+    assert.ok(third.objects >= 2 && third.objects <= 4, `copied ${third.objects} objects for one changed file`);
+
+    // On to another bucket, from the directory, still without the key.
+    const far = s3url('enc2-far');
+    const hop = ok(await eltonAsync(tempDir(), ['backup', '--from', dir, '--to', far, '--json'], keyless())).json;
+    assert.deepEqual(hop.copied, ['books@1', 'books@2']);
+    for (const [where, from] of [['the directory', dir], ['the far bucket', far]]) {
+      const out = join(tempDir(), 'out');
+      ok(await eltonAsync(tempDir(), ['clone', from, 'books@2', out], withKey()), `clone from ${where}`);
+      assertSameTree(snapshotTree(out), snapshotTree(ws), { label: where });
+      assert.equal(ok(await eltonAsync(out, ['log', '--json'], withKey())).json.versions[1].message, 'january payroll');
+    }
+    // The copies keep the source's keyring: no key, no read.
+    assertJsonError(await eltonAsync(tempDir(), ['clone', far, 'books@1', join(tempDir(), 'x'), '--json'], keyless()), 'E_AUTH', 12);
+
+    // A damaged object at the source is not copied, nor is any version.
+    const packs = join(dir, 'packs');
+    const pack = readdirSync(packs).filter((f) => f.endsWith('.tar')).map((f) => join(packs, f)).sort((a, b) => statSync(b).size - statSync(a).size)[0];
+    const bytes = readFileSync(pack);
+    bytes.write('NOPE', 512, 'latin1'); // the first entry's data starts after its 512-byte tar header
+    writeFileSync(pack, bytes);
+    const broken = await eltonAsync(tempDir(), ['backup', '--from', dir, '--to', join(tempDir(), 'vault2'), '--json'], keyless());
+    assert.equal(broken.code, 7, broken.stdout + broken.stderr);
+    const result = JSON.parse(broken.stdout);
+    assert.deepEqual(result.copied, []);
+    assert.match(result.problems[0].message, /not a sealed object/);
+  });
+
+  it('refuses to back up into a store with another key, and a plain store into an encrypted one', async () => {
+    const mk = async (name: string, encrypt: boolean) => {
+      const ws = join(tempDir(), name);
+      writeTree(ws, { 'a.txt': `${name}\n` });
+      const k = join(tempDir(), `${name}.key`);
+      ok(await eltonAsync(tempDir(), ['key', 'generate', k]));
+      ok(await eltonAsync(ws, ['init', ...(encrypt ? ['--encrypt', '--key-source', `keyfile:${k}`] : []), '--tree', name], { ELTON_KEYFILE: k }));
+      ok(await eltonAsync(ws, ['commit', '-m', name], { ELTON_KEYFILE: k }));
+      return ws;
+    };
+    const [one, two, plain] = [await mk('one', true), await mk('two', true), await mk('plain', false)];
+    const target = join(tempDir(), 't');
+    ok(await eltonAsync(tempDir(), ['backup', '--from', one, '--to', target], keyless()));
+    assertJsonError(await eltonAsync(tempDir(), ['backup', '--from', two, '--to', target, '--json'], keyless()), 'E_CONFLICT', 5);
+    assertJsonError(await eltonAsync(tempDir(), ['backup', '--from', plain, '--to', target, '--json'], keyless()), 'E_FORMAT', 9);
+  });
+});
