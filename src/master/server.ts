@@ -117,6 +117,9 @@ const HEARTBEAT_MS = Number(process.env.ELTON_HEARTBEAT_MS ?? 15_000);
  * "102 Processing" every 15 s (ELTON_HEARTBEAT_MS) meanwhile, so that the client's idle timeout
  * does not cut it.
  */
+/** How long the rest of a refused upload is read and dropped before the connection is cut. */
+const REFUSED_DRAIN_MS = 2000;
+
 async function keepAlive<T>(res: ServerResponse, work: () => Promise<T>): Promise<T> {
   const beat = setInterval(() => { if (!res.headersSent) res.writeProcessing(); }, HEARTBEAT_MS);
   try {
@@ -551,10 +554,16 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
       }
       const data = Buffer.from(JSON.stringify({ error: e.toJSON() }));
       // A peer's failure (details.peer) is a bad gateway here, whatever its kind: a 401 would tell the client its own token is wrong.
-      // A refused upload may still be streaming in: close rather than read the rest of it.
+      // A refused upload may still be streaming in: close rather than read the rest of it. What
+      // arrives meanwhile is read and dropped for a moment, because closing a socket with unread
+      // data resets it, and the reset can reach the client before this answer does.
       const closing = req.readableEnded ? {} : { connection: 'close' };
       res.writeHead(e.details?.peer ? 502 : STATUS[e.code] ?? 500, { 'content-type': 'application/json', 'content-length': data.length, ...closing });
-      res.end(data, () => { if (!req.readableEnded) req.destroy(); });
+      res.end(data, () => {
+        if (req.readableEnded) return;
+        req.resume();
+        setTimeout(() => req.destroy(), REFUSED_DRAIN_MS).unref();
+      });
     });
   };
 
