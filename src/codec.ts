@@ -5,9 +5,9 @@
 import { webcrypto } from 'node:crypto';
 import { decodeObject, decodeObjectAsync, encodeObject, type Compression, type Decoded, type Encoded, type KindCode } from './object.js';
 import { sha256 } from './lib/hash.js';
-import { keyedId, seal, unseal } from './crypto/envelope.js';
+import { keyedId, keysFor, seal, unseal } from './crypto/envelope.js';
 import type { RepoKeys } from './crypto/keyring.js';
-import { authError, corrupt } from './errors.js';
+import { authError, corrupt, hasCode } from './errors.js';
 import type { VersionRecord } from './version.js';
 
 export interface ObjectCodec {
@@ -91,10 +91,12 @@ export function encryptedCodec(keys: RepoKeys): ObjectCodec {
       return { id: inner.id, data: seal(keys, inner.id, inner.data) };
     },
     decode(data, what, id) {
-      return decodeObject(unseal(keys, id, data, what), what, id, idOf);
+      const k = keysFor(keys, data, what, id);
+      return decodeObject(unseal(k, id, data, what), what, id, k === keys ? idOf : (plain) => keyedId(k, plain));
     },
     async decodeAsync(data, what, id, plainSize) {
-      return decodeObjectAsync(unseal(keys, id, data, what), what, id, plainSize, idOfAsync);
+      const k = keysFor(keys, data, what, id);
+      return decodeObjectAsync(unseal(k, id, data, what), what, id, plainSize, k === keys ? idOfAsync : async (plain) => keyedId(k, plain));
     },
     sealVersion(record) {
       if (record.sealed !== undefined) return record;
@@ -106,7 +108,17 @@ export function encryptedCodec(keys: RepoKeys): ObjectCodec {
       const name = `${record.tree}@${record.version}`;
       const bad = (why: string) => corrupt(`version record ${name}: ${why}`, 'restore it from another copy of the store', { object: name });
       if (record.sealed === undefined) throw bad('it is not sealed, in an encrypted store');
-      const plain = unseal(keys, recordBinding(record), Buffer.from(record.sealed, 'base64'), `version record ${name}`);
+      const sealed = Buffer.from(record.sealed, 'base64');
+      const binding = recordBinding(record);
+      let k: { encKey: Buffer };
+      try {
+        k = keysFor(keys, sealed, `version record ${name}`, binding);
+      } catch (err) {
+        // A write-only host sees the public fields of what others committed (its parent's root, say), nothing more.
+        if (keys.writer && hasCode(err, 'E_AUTH')) return record;
+        throw err;
+      }
+      const plain = unseal(k, binding, sealed, `version record ${name}`);
       let f: SealedFields;
       try { f = JSON.parse(plain.toString('utf8')) as SealedFields; } catch { throw bad('its sealed fields are not JSON'); }
       const { sealed: _, ...open } = record;

@@ -8,7 +8,7 @@ import { writeFileAtomic } from '../lib/atomic.js';
 import { isNetworkUrl, normalizeRemote, openKeyringOf } from '../store/open.js';
 import type { KeyringHolder } from '../store/store.js';
 import { Workspace } from '../workspace/workspace.js';
-import { addWrapping, decodeKeyring, encodeKeyring, listWrappings, newKeyFileContent, parseKeySource, removeWrapping, rotateKms, unlock, type Keyring } from '../crypto/keyring.js';
+import { addWrapping, addWriter, decodeKeyring, encodeKeyring, listWrappings, newKeyFileContent, parseKeySource, removeWrapping, rotateKms, unlock, type Keyring } from '../crypto/keyring.js';
 import { kmsClient, offeredKeys } from '../crypto/unlock.js';
 import type { Deps } from './context.js';
 
@@ -83,21 +83,48 @@ export async function keyRotate(id: string, to: string | undefined, remote: stri
   return withKeyring(remote, deps, (keyring, master) => rotateKms(keyring, master, id, to, kmsClient));
 }
 
-/** Writes a new key file: 32 random bytes, base64, readable by its owner only; never over an existing file. */
-export async function keyGenerate(path: string, deps: Deps): Promise<{ path: string }> {
-  const target = resolve(deps.cwd, path);
+/**
+ * Adds a write-only host: its credential is written to `out` (0600, never over a file), then the
+ * keyring lists it. Without the keyring change the credential opens nothing, so a failure leaves
+ * nothing behind but the file, which is removed.
+ */
+export async function keyWriter(name: string, out: string, kmsKey: string | undefined, remote: string | undefined, deps: Deps): Promise<KeyListing & { writer: { id: string; name: string; credential: string } }> {
+  const target = resolve(deps.cwd, out);
+  let made: { id: string; name: string } | undefined;
+  try {
+    const listing = await withKeyring(remote, deps, async (keyring, master) => {
+      const { keyring: changed, credential } = await addWriter(keyring, master, name, kmsKey, kmsClient);
+      await writeSecretFile(target, Buffer.from(JSON.stringify(credential, null, 2) + '\n'), 'writer credential');
+      made = { id: credential.id, name };
+      return changed;
+    });
+    return { ...listing, writer: { ...made!, credential: target } };
+  } catch (err) {
+    if (made) await fsp.rm(target, { force: true });
+    throw err;
+  }
+}
+
+/** Writes a file readable by its owner only, durably, never over an existing one. */
+async function writeSecretFile(target: string, data: Buffer, what: string): Promise<void> {
   let fh: fsp.FileHandle;
   try {
     fh = await fsp.open(target, 'wx', 0o600);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw exists(`${target} already exists`, 'a key file is never overwritten: choose another path, or remove the old one if nothing needs it');
-    throw ioError(`cannot create the key file ${target}`, err);
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw exists(`${target} already exists`, `a ${what} is never overwritten: choose another path, or remove the old one if nothing needs it`);
+    throw ioError(`cannot create the ${what} ${target}`, err);
   }
   try {
-    await fh.writeFile(newKeyFileContent());
+    await fh.writeFile(data);
     await fh.sync();
   } finally {
     await fh.close();
   }
+}
+
+/** Writes a new key file: 32 random bytes, base64, readable by its owner only; never over an existing file. */
+export async function keyGenerate(path: string, deps: Deps): Promise<{ path: string }> {
+  const target = resolve(deps.cwd, path);
+  await writeSecretFile(target, Buffer.from(newKeyFileContent()), 'key file');
   return { path: target };
 }

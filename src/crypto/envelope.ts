@@ -4,17 +4,21 @@
 // plaintext under the id key, so storage cannot test for content it knows.
 
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
-import { corrupt, formatError } from '../errors.js';
+import { authError, corrupt, formatError } from '../errors.js';
 import type { RepoKeys } from './keyring.js';
 
 const MAGIC = [0x45, 0x4c, 0x58]; // "ELX"
+/** Sealed under the repository's object key. */
 export const SEALED_FORMAT = 1;
-/** magic (3), format (1), nonce (12); then the ciphertext, then the 16-byte tag. */
+/** Sealed under a write-only host's own key, named in the header (docs/encryption.md, "Write-only hosts"). */
+export const WRITER_FORMAT = 2;
+/** Format 1: magic (3), format (1), nonce (12). Format 2 puts the writer's 16-byte id before the nonce. Then the ciphertext, then the 16-byte tag. */
 const HEADER_SIZE = 16;
+const WRITER_ID_SIZE = 16;
 const TAG_SIZE = 16;
 
-/** The id of a plaintext in an encrypted repository. */
-export function keyedId(keys: RepoKeys, plain: Uint8Array): Buffer {
+/** The id of a plaintext in an encrypted repository (under the id key of whoever sealed it). */
+export function keyedId(keys: { idKey: Buffer }, plain: Uint8Array): Buffer {
   return createHmac('sha256', keys.idKey).update(plain).digest();
 }
 
@@ -22,33 +26,67 @@ export function isSealed(data: Uint8Array): boolean {
   return data.length >= 3 && data[0] === MAGIC[0] && data[1] === MAGIC[1] && data[2] === MAGIC[2];
 }
 
+const headerSize = (format: number) => (format === WRITER_FORMAT ? HEADER_SIZE + WRITER_ID_SIZE : HEADER_SIZE);
+
 /**
  * Seals an encoded object. The nonce is random: 96 bits, under one key, keep the chance of a
  * repeat below 2^-32 up to 2^32 objects (NIST SP 800-38D), and a repository holds far fewer.
+ * A writer's keys (`keys.writer`) seal in format 2, which names the writer.
  */
 export function seal(keys: RepoKeys, id: string, encoded: Uint8Array): Buffer {
-  const header = Buffer.alloc(HEADER_SIZE);
+  const format = keys.writer ? WRITER_FORMAT : SEALED_FORMAT;
+  const size = headerSize(format);
+  const header = Buffer.alloc(size);
   header.set(MAGIC, 0);
-  header[3] = SEALED_FORMAT;
-  randomBytes(12).copy(header, 4);
-  const cipher = createCipheriv('aes-256-gcm', keys.encKey, header.subarray(4, 16));
+  header[3] = format;
+  if (keys.writer) Buffer.from(keys.writer, 'hex').copy(header, 4);
+  randomBytes(12).copy(header, size - 12);
+  const cipher = createCipheriv('aes-256-gcm', keys.encKey, header.subarray(size - 12));
   cipher.setAAD(Buffer.concat([header, Buffer.from(id, 'hex')]));
   const body = cipher.update(encoded);
   const rest = cipher.final();
   // One copy into the result: GCM's final() is empty, and the tag comes last.
-  return Buffer.concat([header, body, rest, cipher.getAuthTag()], HEADER_SIZE + body.length + rest.length + TAG_SIZE);
+  return Buffer.concat([header, body, rest, cipher.getAuthTag()], size + body.length + rest.length + TAG_SIZE);
+}
+
+const writeOnly = () => authError('this host holds a write-only credential: it cannot read what it did not write itself',
+  'read with the repository\'s key (ELTON_KEYFILE, ELTON_PASSPHRASE or KMS), without ELTON_WRITER');
+
+/**
+ * The keys that open a sealed object: the repository's, or those of the writer its header
+ * names. A write-only host has only its own; a reader has every listed writer's.
+ */
+export function keysFor(keys: RepoKeys, sealed: Uint8Array, what: string, id: string): { encKey: Buffer; idKey: Buffer } {
+  if (!isSealed(sealed) || sealed.length < HEADER_SIZE + TAG_SIZE) throw corrupt(`${what}: not an encrypted elton object`, undefined, { object: id });
+  const format = sealed[3];
+  if (format === SEALED_FORMAT) {
+    if (keys.writer) throw writeOnly();
+    return keys;
+  }
+  if (format !== WRITER_FORMAT) throw formatError(`${what}: encrypted object format ${format} is not supported (this elton reads formats ${SEALED_FORMAT} and ${WRITER_FORMAT})`);
+  if (sealed.length < headerSize(format) + TAG_SIZE) throw corrupt(`${what}: not an encrypted elton object`, undefined, { object: id });
+  const writer = Buffer.from(sealed.buffer, sealed.byteOffset + 4, WRITER_ID_SIZE).toString('hex');
+  if (writer === keys.writer) return keys;
+  if (keys.writer) throw writeOnly();
+  const theirs = keys.writers?.get(writer);
+  if (!theirs) {
+    throw corrupt(`${what}: sealed by writer ${writer}, which this repository's keyring does not list`, 'a writer removed from the keyring (elton key remove) leaves what it wrote unreadable; restore the keyring from a backup if that was a mistake', { object: id });
+  }
+  return theirs;
 }
 
 /** Opens a sealed object stored under `id`. Any change to any byte of it, or a wrong key, is E_CORRUPT: nothing unauthenticated is returned. */
-export function unseal(keys: RepoKeys, id: string, sealed: Uint8Array, what: string): Buffer {
+export function unseal(keys: { encKey: Buffer }, id: string, sealed: Uint8Array, what: string): Buffer {
   const data = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
   if (!isSealed(data) || data.length < HEADER_SIZE + TAG_SIZE) throw corrupt(`${what}: not an encrypted elton object`, undefined, { object: id });
-  if (data[3] !== SEALED_FORMAT) throw formatError(`${what}: encrypted object format ${data[3]} is not supported (this elton reads format ${SEALED_FORMAT})`);
-  const decipher = createDecipheriv('aes-256-gcm', keys.encKey, data.subarray(4, 16));
-  decipher.setAAD(Buffer.concat([data.subarray(0, HEADER_SIZE), Buffer.from(id, 'hex')]));
+  if (data[3] !== SEALED_FORMAT && data[3] !== WRITER_FORMAT) throw formatError(`${what}: encrypted object format ${data[3]} is not supported`);
+  const size = headerSize(data[3]);
+  if (data.length < size + TAG_SIZE) throw corrupt(`${what}: not an encrypted elton object`, undefined, { object: id });
+  const decipher = createDecipheriv('aes-256-gcm', keys.encKey, data.subarray(size - 12, size));
+  decipher.setAAD(Buffer.concat([data.subarray(0, size), Buffer.from(id, 'hex')]));
   decipher.setAuthTag(data.subarray(data.length - TAG_SIZE));
   try {
-    const plain = decipher.update(data.subarray(HEADER_SIZE, data.length - TAG_SIZE));
+    const plain = decipher.update(data.subarray(size, data.length - TAG_SIZE));
     const rest = decipher.final();
     return rest.length ? Buffer.concat([plain, rest]) : plain;
   } catch {

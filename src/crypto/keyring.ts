@@ -39,14 +39,30 @@ export interface Keyring {
   /** HMAC of a fixed label under the repository key: tells a wrong key from the right one, whatever unwrapped it. */
   check: string;
   wrappings: Wrapping[];
+  /** Write-only hosts (docs/encryption.md): absent when there are none. */
+  writers?: WriterEntry[];
 }
 
-/** The keys an encrypted repository works with, derived from its repository key. */
+/** The keys an encrypted repository works with, derived from its repository key (or, on a write-only host, from its writer key). */
 export interface RepoKeys {
   /** Encrypts objects, trees and version records (AES-256-GCM). */
   encKey: Buffer;
   /** Keys object ids (HMAC-SHA256): the storage cannot test for content it knows. */
   idKey: Buffer;
+  /** On a write-only host: its writer id. What it seals names it, and it can open nothing else. */
+  writer?: string;
+  /** For readers: the keys of every writer the keyring lists, by writer id. */
+  writers?: Map<string, { encKey: Buffer; idKey: Buffer }>;
+}
+
+/** A write-only host, as the keyring lists it: its key, wrapped under the repository key. */
+export interface WriterEntry {
+  /** 16 random bytes, hex: named in the header of everything it seals. */
+  id: string;
+  name: string;
+  created: string;
+  /** The writer's key: nonce, ciphertext and tag of AES-256-GCM under a key derived from the repository key. Base64. */
+  wrapped: string;
 }
 
 /** scrypt at N = 2^16, r = 8: about 64 MiB and 0.2 s here, per unlock. */
@@ -55,8 +71,23 @@ const KMS_CONTEXT = { purpose: 'elton-repository-key' };
 
 const derive = (master: Buffer, label: string) => Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), `elton ${label} v1`, 32));
 
-export function repoKeys(master: Buffer): RepoKeys {
-  return { encKey: derive(master, 'object encryption'), idKey: derive(master, 'object ids') };
+/**
+ * The keys of a repository whose key is open: its own, and those of the writers its keyring
+ * lists. A writer's wrapping that does not open under this key (tampered with, or not made
+ * with it) is left out, so what that writer sealed does not open either.
+ */
+export function repoKeys(master: Buffer, keyring?: Keyring): RepoKeys {
+  const writers = new Map<string, { encKey: Buffer; idKey: Buffer }>();
+  for (const w of keyring?.writers ?? []) {
+    const key = open(derive(master, 'writer wrapping'), w.wrapped, `elton-writer:${w.id}`);
+    if (key?.length === 32) writers.set(w.id, writerKeys(key, w.id));
+  }
+  return { encKey: derive(master, 'object encryption'), idKey: derive(master, 'object ids'), writers };
+}
+
+/** A writer's keys, from its own 32-byte key: it seals, and names ids, with these. */
+export function writerKeys(key: Buffer, id: string): RepoKeys {
+  return { encKey: derive(key, 'writer object encryption'), idKey: derive(key, 'writer object ids'), writer: id };
 }
 
 const checkOf = (master: Buffer) => createHmac('sha256', derive(master, 'keyring check')).update('elton').digest().subarray(0, 16).toString('base64');
@@ -233,8 +264,16 @@ export async function addWrapping(keyring: Keyring, master: Buffer, source: KeyS
   return { ...keyring, wrappings: [...keyring.wrappings, await wrapWith(source, master, kms)] };
 }
 
-/** Removes a wrapping; refused for the last one, which would lock everyone out for good. */
+/**
+ * Removes a wrapping; refused for the last one, which would lock everyone out for good. A
+ * writer's id removes that writer: its credential stops working, and what it wrote no longer opens.
+ */
 export function removeWrapping(keyring: Keyring, id: string): Keyring {
+  if (keyring.writers?.some((w) => w.id === id)) {
+    const writers = keyring.writers.filter((w) => w.id !== id);
+    const { writers: _, ...rest } = keyring;
+    return writers.length ? { ...rest, writers } : rest;
+  }
   if (!keyring.wrappings.some((w) => w.id === id)) throw new EltonError('E_NOT_FOUND', `no wrapping "${id}" in this repository's keyring`, EXIT.notFound, '`elton key list` shows them');
   if (keyring.wrappings.length === 1) {
     throw usage(`wrapping ${id} is the last one: without it, nothing could ever open this repository`, 'add another first (elton key add), then remove this one');
@@ -256,10 +295,13 @@ export async function rotateKms(keyring: Keyring, master: Buffer, id: string, ne
 
 /** The keyring as listed: no secret, and nothing that helps to guess one. */
 export function listWrappings(keyring: Keyring): Array<{ id: string; source: string; created: string; detail: string }> {
-  return keyring.wrappings.map((w) => ({
-    id: w.id, source: w.source, created: w.created,
-    detail: w.source === 'kms' ? w.kms!.keyArn : w.source === 'keyfile' ? `fingerprint ${w.keyfile!.fingerprint}` : `scrypt N=${w.scrypt!.N} r=${w.scrypt!.r} p=${w.scrypt!.p}`,
-  }));
+  return [
+    ...keyring.wrappings.map((w) => ({
+      id: w.id, source: w.source, created: w.created,
+      detail: w.source === 'kms' ? w.kms!.keyArn : w.source === 'keyfile' ? `fingerprint ${w.keyfile!.fingerprint}` : `scrypt N=${w.scrypt!.N} r=${w.scrypt!.r} p=${w.scrypt!.p}`,
+    })),
+    ...(keyring.writers ?? []).map((w) => ({ id: w.id, source: 'writer', created: w.created, detail: `write-only host "${w.name}"` })),
+  ];
 }
 
 export function encodeKeyring(keyring: Keyring): Buffer {
@@ -277,4 +319,73 @@ export function decodeKeyring(data: Buffer, where: string): Keyring {
     throw new EltonError('E_CORRUPT', `the keyring at ${where} is malformed`, EXIT.corrupt, 'restore it from a backup of the repository');
   }
   return k;
+}
+
+// --- write-only hosts ------------------------------------------------------------------------
+
+export const WRITER_CREDENTIAL_KIND = 'elton-writer';
+
+/**
+ * What a write-only host holds (docs/encryption.md): its own key, from which it derives the keys
+ * it seals and names ids with, and nothing of the repository key. The key is in the file, or
+ * wrapped by KMS (`kms`), so that the host must also be allowed kms:Decrypt on that key.
+ */
+export interface WriterCredential {
+  format: number;
+  kind: typeof WRITER_CREDENTIAL_KIND;
+  /** The repository's check value: a credential for another repository is refused. */
+  check: string;
+  id: string;
+  name: string;
+  key?: string;
+  kms?: { keyId: string; keyArn: string; wrapped: string };
+}
+
+const writerContext = (id: string) => ({ purpose: 'elton-writer-key', writer: id });
+
+/**
+ * Adds a write-only host to the keyring: a new random key, wrapped under the repository key in
+ * the keyring (so readers can open what it seals), and its credential for the host.
+ */
+export async function addWriter(keyring: Keyring, master: Buffer, name: string, kmsKeyId: string | undefined, kms: () => Kms): Promise<{ keyring: Keyring; credential: WriterCredential }> {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) throw usage(`bad writer name "${name}"`, 'use letters, digits, ".", "_" and "-" (a host name, say)');
+  if (keyring.writers?.some((w) => w.name === name)) throw usage(`a writer named "${name}" is in the keyring already`, '`elton key list` shows them; remove it first, or choose another name');
+  const id = randomBytes(16).toString('hex');
+  const key = randomBytes(32);
+  const entry: WriterEntry = { id, name, created: new Date().toISOString(), wrapped: seal(derive(master, 'writer wrapping'), key, `elton-writer:${id}`) };
+  const credential: WriterCredential = { format: KEYRING_FORMAT, kind: WRITER_CREDENTIAL_KIND, check: keyring.check, id, name };
+  if (kmsKeyId) {
+    const w = await kms().wrap(kmsKeyId, key, writerContext(id));
+    credential.kms = { keyId: kmsKeyId, keyArn: w.keyArn, wrapped: w.wrapped.toString('base64') };
+  } else {
+    credential.key = key.toString('base64');
+  }
+  return { keyring: { ...keyring, writers: [...(keyring.writers ?? []), entry] }, credential };
+}
+
+export function decodeWriterCredential(data: Buffer, where: string): WriterCredential {
+  let c: WriterCredential;
+  try { c = JSON.parse(data.toString('utf8')) as WriterCredential; } catch { c = undefined as unknown as WriterCredential; }
+  if (c?.kind !== WRITER_CREDENTIAL_KIND || typeof c.id !== 'string' || !/^[0-9a-f]{32}$/.test(c.id) || typeof c.check !== 'string' || (typeof c.key !== 'string' && !c.kms)) {
+    throw usage(`${where} is not an elton writer credential`, 'make one with `elton key writer NAME --out PATH` on a host that holds the repository key');
+  }
+  return c;
+}
+
+/** A write-only host's keys, from its credential: it must be for this repository, and still listed in its keyring. */
+export async function openWriter(keyring: Keyring, path: string, kms: () => Kms): Promise<RepoKeys> {
+  let data: Buffer;
+  try {
+    data = readFileSync(path);
+  } catch (err) {
+    throw ioError(`cannot read the writer credential ${path}`, err, 'check ELTON_WRITER');
+  }
+  const c = decodeWriterCredential(data, path);
+  if (c.check !== keyring.check) throw authError(`the writer credential ${path} is for another repository`, 'use the credential made for this store (elton key writer)');
+  if (!keyring.writers?.some((w) => w.id === c.id)) {
+    throw authError(`writer "${c.name}" (${c.id}) is no longer in this repository's keyring`, 'it was removed: ask for a new credential (elton key writer NAME --out PATH)');
+  }
+  const key = c.kms ? await kms().unwrap(Buffer.from(c.kms.wrapped, 'base64'), writerContext(c.id)) : Buffer.from(c.key!, 'base64');
+  if (key.length !== 32) throw authError(`the writer credential ${path} holds no valid key`, 'make a new one (elton key writer)');
+  return writerKeys(key, c.id);
 }

@@ -3,18 +3,19 @@
 import { delimiter } from 'node:path';
 import type { FileStore } from '../store/file-store.js';
 import type { Kms } from './kms.js';
-import { unlock, type Unlockers } from './keyring.js';
+import { openWriter, repoKeys, unlock, type Keyring, type RepoKeys, type Unlockers } from './keyring.js';
 
 /**
  * What this process offers to open an encrypted store: ELTON_KEYFILE (one or more paths,
  * separated like PATH), ELTON_PASSPHRASE, and the KMS wrappings unless ELTON_KMS=off (a host
  * without KMS access then fails at once instead of waiting on the credential chain).
  */
-export function offeredKeys(env: NodeJS.ProcessEnv = process.env): Unlockers {
+export function offeredKeys(env: NodeJS.ProcessEnv = process.env): Unlockers & { writer?: string } {
   return {
     passphrase: env.ELTON_PASSPHRASE || undefined,
     keyFiles: (env.ELTON_KEYFILE ?? '').split(delimiter).filter(Boolean),
     kms: env.ELTON_KMS !== 'off',
+    writer: env.ELTON_WRITER || undefined,
   };
 }
 
@@ -30,9 +31,18 @@ const lazyKms: Kms = {
 /** One KMS client per process, made on first use. */
 export const kmsClient = (): Kms => lazyKms;
 
+/**
+ * The keys the offered sources give for this keyring: a write-only host's (ELTON_WRITER), or the
+ * repository key with the keys of the writers it lists.
+ */
+export async function openRepoKeys(keyring: Keyring, offered = offeredKeys()): Promise<RepoKeys> {
+  if (offered.writer) return openWriter(keyring, offered.writer, kmsClient);
+  return repoKeys(await unlock(keyring, offered, kmsClient), keyring);
+}
+
 /** Opens an encrypted store with the keys offered; a plain store is left as it is. */
-export async function openKeys(store: FileStore, offered: Unlockers = offeredKeys()): Promise<FileStore> {
+export async function openKeys(store: FileStore, offered = offeredKeys()): Promise<FileStore> {
   if (!store.config.encryption) return store;
-  store.useKeys(await unlock(await store.readKeyring(), offered, kmsClient));
+  store.useKeys(await openRepoKeys(await store.readKeyring(), offered));
   return store;
 }

@@ -22,7 +22,7 @@ import { decodeObject, encodeRecord, Kind } from '../object.js';
 import { decodeVersion, divergedVersion, encodeVersion, sameVersion, type VersionRecord } from '../version.js';
 import { isTreeName } from '../ref.js';
 import { encryptedCodec, lockedCodec, plainCodec, type ObjectCodec } from '../codec.js';
-import { decodeKeyring, encodeKeyring, repoKeys, type Keyring } from '../crypto/keyring.js';
+import { decodeKeyring, encodeKeyring, repoKeys, type Keyring, type RepoKeys } from '../crypto/keyring.js';
 
 const KEYRING_FILE = 'keyring';
 import { validateChunkerParams } from '../chunker.js';
@@ -171,9 +171,9 @@ export class FileStore implements Store, KeyringHolder, IdLister {
 
   async listIds(): Promise<string[]> { return this.knownIds(); }
 
-  /** Opens an encrypted store with its repository key: objects are sealed, and ids keyed, from now on. */
-  useKeys(master: Buffer): void {
-    this.codec = encryptedCodec(repoKeys(master));
+  /** Opens an encrypted store with its keys: objects are sealed, and ids keyed, from now on. */
+  useKeys(keys: RepoKeys): void {
+    this.codec = encryptedCodec(keys);
   }
 
   static async create(root: string, config: StoreConfig, index?: ObjectIndex): Promise<FileStore> {
@@ -193,7 +193,7 @@ export class FileStore implements Store, KeyringHolder, IdLister {
     if (await fsp.stat(join(root, 'config')).then(() => true, () => false)) throw exists(`a store already exists at ${root}`, 'use it, or choose another directory');
     await writeFileAtomic(join(root, KEYRING_FILE), encodeKeyring(keyring));
     const store = await FileStore.create(root, config);
-    store.useKeys(master);
+    store.useKeys(repoKeys(master, keyring));
     return store;
   }
 

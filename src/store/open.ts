@@ -7,8 +7,8 @@ import { corrupt, exists, hasCode, notFound, usage } from '../errors.js';
 import { DEFAULT_CHUNKER } from '../chunker.js';
 import { HttpStore } from '../remote/http-store.js';
 import { LOCAL_HEADER } from '../remote/wire.js';
-import { kmsClient, offeredKeys, openKeys } from '../crypto/unlock.js';
-import { decodeKeyring, encodeKeyring, unlock, type Keyring } from '../crypto/keyring.js';
+import { offeredKeys, openKeys, openRepoKeys } from '../crypto/unlock.js';
+import { decodeKeyring, encodeKeyring, repoKeys, type Keyring } from '../crypto/keyring.js';
 import { sha256 } from '../lib/hash.js';
 import { S3Store } from '../remote/s3-store.js';
 import { formatS3Url, isS3Url, parseS3Url, type S3Settings } from '../remote/s3-client.js';
@@ -123,7 +123,7 @@ async function openRemote(url: string, opts: OpenOptions, create?: { config: Sto
     const store = new CachedStore(local, remote, userCache);
     try {
       if (create?.keyring) await createRemoteKeyring(store, create.keyring);
-      if (create?.master) local.useKeys(create.master);
+      if (create?.master) local.useKeys(repoKeys(create.master));
       else if (local.config.encryption && !opts.locked) await unlockRemote(local, remote);
     } catch (err) {
       await store.close();
@@ -193,7 +193,7 @@ async function unlockRemote(local: FileStore, remote: Remote): Promise<void> {
   let firstError: unknown;
   if (cached) {
     try {
-      local.useKeys(await unlock(decodeKeyring(cached.data, local.root), offered, kmsClient));
+      local.useKeys(await openRepoKeys(decodeKeyring(cached.data, local.root), offered));
       return;
     } catch (err) {
       if (!hasCode(err, 'E_AUTH')) throw err;
@@ -207,7 +207,7 @@ async function unlockRemote(local: FileStore, remote: Remote): Promise<void> {
   if (cached && keyring.check !== decodeKeyring(cached.data, local.root).check) {
     throw corrupt(`the keyring at ${remote.url} is for another key than the one this cache has used`, 'someone replaced the keyring at the remote: check with the store\'s owner before trusting it');
   }
-  local.useKeys(await unlock(keyring, offered, kmsClient));
+  local.useKeys(await openRepoKeys(keyring, offered));
   await local.writeKeyringBytes(fresh.data, cached ? sha256(cached.data).toString('hex') : null).catch(() => {});
 }
 

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { pseudoRandom, tempDir, writeTree } from '../helpers.js';
 import { assertJsonError, assertSameTree, eltonAsync, ok, snapshotTree } from '../e2e/util.js';
 import { startS3Server, type S3Server } from '../support/s3-server.js';
+import { startKmsServer } from '../support/kms-server.js';
 
 const SECRET = 'Payroll for the Lisbon office: 77 people';
 
@@ -139,5 +140,63 @@ describe('integration: encrypted buckets and masters, keyless backups', function
     ok(await eltonAsync(tempDir(), ['backup', '--from', one, '--to', target], keyless()));
     assertJsonError(await eltonAsync(tempDir(), ['backup', '--from', two, '--to', target, '--json'], keyless()), 'E_CONFLICT', 5);
     assertJsonError(await eltonAsync(tempDir(), ['backup', '--from', plain, '--to', target, '--json'], keyless()), 'E_FORMAT', 9);
+  });
+
+  it('a write-only host commits, and reads nothing it did not write; readers with the key read its versions; removal stops it', async () => {
+    const kms = await startKmsServer();
+    try {
+      kms.createKey('elton-writer-host1');
+      // One AWS identity per host, for the bucket and KMS alike (the test KMS names callers by access key id).
+      const kmsEnv = { ELTON_KMS_ENDPOINT: kms.url };
+      const admin = join(tempDir(), 'admin');
+      writeTree(admin, files());
+      const url = s3url('enc-writers');
+      ok(await eltonAsync(admin, ['init', '--encrypt', '--key-source', `keyfile:${keyFile}`, '--remote', url, '--tree', 'payroll'], withKey()));
+      ok(await eltonAsync(admin, ['commit', '-m', 'january payroll'], withKey()));
+
+      // The admin makes the host's credential, its key wrapped by KMS; making one needs the repository key.
+      const cred = join(tempDir(), 'host1.writer');
+      assertJsonError(await eltonAsync(tempDir(), ['key', 'writer', 'host1', '--out', cred, '--store', url, '--json'], keyless()), 'E_AUTH', 12);
+      const made = ok(await eltonAsync(tempDir(), ['key', 'writer', 'host1', '--out', cred, '--store', url, '--kms', 'alias/elton-writer-host1', '--json'], { ...withKey(), ...kmsEnv, ELTON_KMS: 'off' })).json;
+      assert.equal(made.writer.name, 'host1');
+      assert.ok(!readFileSync(cred, 'utf8').includes('"key"'), 'the host key is wrapped by KMS, not in the file');
+      assert.equal(statSync(cred).mode & 0o777, 0o600);
+
+      // The host: its credential, and kms:Decrypt on its own KMS key; nothing else.
+      const host = join(tempDir(), 'host1');
+      writeTree(host, { 'etc/lisbon-notes.conf': `${SECRET}\n`.repeat(30), 'var/big.bin': pseudoRandom(300000, 8) });
+      const writerEnv = { ...keyless(), ...kmsEnv, ELTON_KMS: undefined, ELTON_WRITER: cred };
+      ok(await eltonAsync(host, ['init', '--remote', url, '--tree', 'host1'], writerEnv));
+      const c1 = ok(await eltonAsync(host, ['commit', '-m', 'host1 nightly', '--json'], writerEnv)).json;
+      assert.equal(c1.ref, 'host1@1');
+      assertNoPlaintext('the bucket', bytesUnder(s3.dir));
+
+      // It cannot read the repository's data, not even through a clone.
+      const e = assertJsonError(await eltonAsync(tempDir(), ['clone', url, 'payroll@1', join(tempDir(), 'peek'), '--json'], writerEnv), 'E_AUTH', 12);
+      assert.match(e.message, /write-only/);
+      // A reader with the key reads what the host wrote.
+      const out = join(tempDir(), 'read-host1');
+      ok(await eltonAsync(tempDir(), ['clone', url, 'host1@1', out], withKey()));
+      assertSameTree(snapshotTree(out), snapshotTree(host));
+      assert.equal(ok(await eltonAsync(out, ['log', '--json'], withKey())).json.versions[0].message, 'host1 nightly');
+
+      // The next night: one changed file, and only its objects and trees go up.
+      writeTree(host, { 'etc/lisbon-notes.conf': 'rotated\n' });
+      const c2 = ok(await eltonAsync(host, ['commit', '-m', 'host1 nightly 2', '--json'], writerEnv)).json;
+      assert.equal(c2.ref, 'host1@2');
+      assert.ok(c2.transfer.bytesUp < 20000, `the second commit sent ${c2.transfer.bytesUp} bytes`);
+
+      // Without kms:Decrypt on its key, the credential opens nothing.
+      kms.deny(s3.credentials.accessKeyId, 'Decrypt');
+      writeTree(host, { 'etc/other.conf': 'x\n' });
+      assertJsonError(await eltonAsync(host, ['commit', '-m', 'x', '--json'], writerEnv), 'E_AUTH', 12);
+      // Removed from the keyring: its credential stops working, and what it wrote no longer opens.
+      ok(await eltonAsync(tempDir(), ['key', 'remove', made.writer.id, '--store', url], withKey()));
+      writeTree(host, { 'etc/new.conf': 'x\n' });
+      assert.match(assertJsonError(await eltonAsync(host, ['commit', '-m', 'after removal', '--json'], writerEnv), 'E_AUTH', 12).message, /no longer in this repository's keyring/);
+      assertJsonError(await eltonAsync(tempDir(), ['clone', url, 'host1@2', join(tempDir(), 'gone'), '--json'], withKey()), 'E_CORRUPT', 7);
+    } finally {
+      await kms.close();
+    }
   });
 });
