@@ -14,6 +14,7 @@ export default class Master extends EltonCommand {
     '<%= config.bin %> master --data /srv/elton --listen :443 --token-file tokens --tls-cert cert.pem --tls-key key.pem',
     '<%= config.bin %> master --data /srv/elton --replicate-to s3://oregon-backup/elton',
     '<%= config.bin %> master --data /srv/elton --name tokyo --peer oregon=https://oregon.example:3586',
+    '<%= config.bin %> master --data /srv/photos --encrypted --token-file tokens',
   ];
   static flags = {
     data: Flags.string({ description: 'data directory (created if absent): objects in store/, metadata in meta/', required: true }),
@@ -25,6 +26,7 @@ export default class Master extends EltonCommand {
     peer: Flags.string({ description: 'a peer master, NAME=URL (repeatable); its token in ELTON_PEER_TOKEN_NAME or ELTON_PEER_TOKEN', multiple: true }),
     'peers-file': Flags.string({ description: 'file of peers, one "NAME URL [token-file=PATH] [ca-file=PATH]" per line' }),
     'latest-ttl': Flags.integer({ description: 'seconds a home\'s answer to NAME@latest is reused for trees homed on a peer (default 2)', min: 0 }),
+    encrypted: Flags.boolean({ description: 'hold an encrypted repository as opaque ciphertext, without its key (a new --data is created encrypted; an existing one must match); no peers' }),
     'replicate-to': Flags.string({ description: 'copy every version to this remote (master URL, s3://BUCKET/PREFIX or path) in the background; token in ELTON_REPLICATE_TOKEN' }),
   };
 
@@ -33,7 +35,7 @@ export default class Master extends EltonCommand {
     const json = this.jsonEnabled();
     const { master, info } = await runMaster({
       data: flags.data, listen: flags.listen, tokenFile: flags['token-file'], tlsCert: flags['tls-cert'], tlsKey: flags['tls-key'], replicateTo: flags['replicate-to'],
-      name: flags.name, peer: flags.peer, peersFile: flags['peers-file'], latestTtl: flags['latest-ttl'],
+      name: flags.name, peer: flags.peer, peersFile: flags['peers-file'], latestTtl: flags['latest-ttl'], encrypted: flags.encrypted,
       onPeerEvent: (e) => {
         if (json) return void process.stdout.write(JSON.stringify({ event: 'peer', ...e }) + '\n');
         process.stdout.write(`${new Date().toISOString()} ${chalk.yellow(`peer ${e.peer}: ${e.code}: ${e.message}`)}\n`);
@@ -52,7 +54,7 @@ export default class Master extends EltonCommand {
       },
     }, await this.deps());
     if (json) process.stdout.write(JSON.stringify({ event: 'listening', ...info }) + '\n');
-    else process.stdout.write(`elton master listening on ${info.url} (data ${info.data}, auth ${info.auth === 'tokens' ? `${info.tokens} token(s)` : 'off'}${info.tls ? ', TLS' : ''}${info.replicateTo ? `, replicating to ${info.replicateTo}` : ''}${info.name ? `, name ${info.name}, ${info.peers.length} peer(s)` : ''})\n`);
+    else process.stdout.write(`elton master listening on ${info.url} (data ${info.data}, auth ${info.auth === 'tokens' ? `${info.tokens} token(s)` : 'off'}${info.tls ? ', TLS' : ''}${info.encrypted ? ', encrypted' : ''}${info.replicateTo ? `, replicating to ${info.replicateTo}` : ''}${info.name ? `, name ${info.name}, ${info.peers.length} peer(s)` : ''})\n`);
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGINT', () => resolve('SIGINT'));
       process.once('SIGTERM', () => resolve('SIGTERM'));

@@ -13,7 +13,7 @@ export default class MasterStatusCommand extends EltonCommand {
   async run(): Promise<MasterStatus> {
     const { args } = await this.parse(MasterStatusCommand);
     const s = await masterStatus(args.url ?? `http://127.0.0.1:${DEFAULT_PORT}`, await this.deps());
-    this.log(`${s.url}${s.name ? ` (master "${s.name}")` : ''}: up ${s.uptimeSeconds} s, ${s.trees} trees`);
+    this.log(`${s.url}${s.name ? ` (master "${s.name}")` : ''}${s.encrypted ? ', encrypted' : ''}: up ${s.uptimeSeconds} s, ${s.trees} trees`);
     const r = s.replication;
     if (!r) this.log('replication: off');
     else {

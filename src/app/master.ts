@@ -33,10 +33,14 @@ export interface MasterOptions {
   /** Seconds an answer of a home to @latest is reused. */
   latestTtl?: number;
   onPeerEvent?: (e: PeerEvent) => void;
+  /** Hold an encrypted repository as opaque ciphertext, without its key. */
+  encrypted?: boolean;
 }
 
 export interface MasterInfo {
   url: string; data: string; auth: 'tokens' | 'open'; tokens: number; tls: boolean; replicateTo: string | null;
+  /** It holds an encrypted repository (docs/master.md). */
+  encrypted: boolean;
   /** The federation name (null: not named), and the peers by name and URL. */
   name: string | null; peers: Array<{ name: string; url: string }>;
 }
@@ -115,6 +119,7 @@ export async function runMaster(opts: MasterOptions, deps: Deps): Promise<{ mast
       dataDir: data, host, port, tokens, tls, onRequest: opts.onRequest,
       replicateTo: replicateTo ? { url: replicateTo, token: process.env.ELTON_REPLICATE_TOKEN || undefined, onEvent: opts.onReplication } : undefined,
       name: opts.name, peers, latestTtlMs: opts.latestTtl === undefined ? undefined : opts.latestTtl * 1000, onPeerEvent: opts.onPeerEvent,
+      encrypted: opts.encrypted,
     });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
@@ -128,7 +133,7 @@ export async function runMaster(opts: MasterOptions, deps: Deps): Promise<{ mast
   return {
     master,
     info: {
-      url: master.url, data, auth: tokens ? 'tokens' : 'open', tokens: tokens?.size ?? 0, tls: !!tls, replicateTo: replicateTo ?? null,
+      url: master.url, data, auth: tokens ? 'tokens' : 'open', tokens: tokens?.size ?? 0, tls: !!tls, replicateTo: replicateTo ?? null, encrypted: master.encrypted,
       name: master.name ?? null, peers: peers.map((p) => ({ name: p.name, url: p.url })),
     },
   };
@@ -139,6 +144,8 @@ export interface MasterStatus {
   server: string;
   protocol: number;
   uptimeSeconds: number;
+  /** It holds an encrypted repository (absent from masters before it). */
+  encrypted?: boolean;
   trees: number;
   /** null when the master does not replicate. */
   replication: ReplicationStatus | null;

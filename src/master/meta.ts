@@ -92,6 +92,28 @@ export class MasterMeta implements ObjectIndex {
     return n;
   }
 
+  /**
+   * Up to `limit` held ids (raw 32-byte keys, in key order) after `after` (exclusive; undefined:
+   * from the first). Callers page through the index with it, one short read transaction a page.
+   */
+  /** Every object id held, hex (a copy of an encrypted repository compares these: nothing walks its trees). */
+  ids(): string[] {
+    const out: string[] = [];
+    for (const key of this.objects.getKeys()) out.push(Buffer.from(key).toString('hex'));
+    return out;
+  }
+
+  idsAfter(after: Buffer | undefined, limit: number): Buffer[] {
+    const out: Buffer[] = [];
+    for (const key of this.objects.getKeys(after ? { start: after, limit: limit + 1 } : { limit })) {
+      if (after && after.equals(key)) continue;
+      // Copied: LMDB may hand out keys in a buffer it reuses.
+      out.push(Buffer.from(key));
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
   // ---- trees proven complete (every object beneath them is held)
 
   isComplete(treeId: string): boolean {

@@ -94,7 +94,9 @@ export class Replicator {
     const t0 = Date.now();
     const queued = this.meta.queued();
     if (!queued.length && !this.everything) return;
-    this.target ??= await openForCopying(this.url, this.store.config, this.token);
+    // An encrypted repository's keyring goes to a new target before its config.
+    const keyring = this.store.config.encryption ? (await this.store.readKeyringBytes())?.data : undefined;
+    this.target ??= await openForCopying(this.url, this.store.config, this.token, false, keyring);
     const trees = this.everything ? undefined : [...new Set(queued.map((q) => q.tree))];
     const r = await copyVersions(this.origin(), this.target, { trees });
     if (r.problems.length) {
@@ -124,7 +126,10 @@ export class Replicator {
         readObjects: (ids, onObject) => store.readObjects(ids, onObject),
         listTrees: async () => meta.listTrees(),
         listVersions: async (tree) => meta.listVersionBytes(tree).map((v) => v.version),
-      },
+        listIds: async () => meta.ids(),
+        readKeyringBytes: () => store.readKeyringBytes(),
+        writeKeyringBytes: async () => { throw new Error('internal: a replication source is read only'); },
+      } as Origin['direct'],
     };
   }
 

@@ -4,26 +4,34 @@
 // travel as streamed tar packs in both directions, and a version is issued in one transaction
 // after the master has checked that every object it reaches is held. Nothing a client sends
 // becomes visible before it is verified against its id.
+//
+// An encrypted master (--encrypted; docs/master.md) holds a repository it has no key for: it
+// checks only the framing of the sealed objects it receives, never decodes or walks them, and
+// takes from the client the ids a version reaches. It also keeps the repository's keyring, as
+// opaque bytes replaced by compare-and-set.
 
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
-import { EltonError, EXIT, incomplete, notFound, usage } from '../errors.js';
+import { conflict, EltonError, EXIT, incomplete, isErrno, notFound, usage } from '../errors.js';
 import { decodeObject, decodeObjectAsync, Kind } from '../object.js';
 import { homeOf, isMasterName, isTreeName } from '../ref.js';
-import { isId } from '../lib/hash.js';
+import { isId, sha256 } from '../lib/hash.js';
+import { createFileExclusive, writeFileAtomic } from '../lib/atomic.js';
+import { isSealed, SEAL_OVERHEAD } from '../crypto/envelope.js';
+import { decodeKeyring } from '../crypto/keyring.js';
 import { decodeTree } from '../tree.js';
 import { decodeVersion } from '../version.js';
 import { rebuildTree } from '../tree-delta.js';
 import { pathSelected } from '../snapshot.js';
 import { FileStore, encodeStoreConfig } from '../store/file-store.js';
 import { defaultStoreConfig } from '../store/open.js';
-import type { ClosureRoot, VersionDraft } from '../store/store.js';
+import type { ClosureRoot, StoreConfig, VersionDraft } from '../store/store.js';
 import {
-  API, decodeIds, encodeIds, framingOf, readPack, PackStreamWriter, PackFormatError, PACK_TYPES, PROTOCOL, PROTOCOL_HEADER,
-  LOCAL_HEADER, MASTER_HEADER, PARTIAL_HEADER, STALE_HEADER, VIA_HEADER, type PackFraming,
+  API, decodeIds, encodeIds, framingOf, readPack, writeAll, PackStreamWriter, PackFormatError, PACK_TYPES, PROTOCOL, PROTOCOL_HEADER,
+  LOCAL_HEADER, MASTER_HEADER, PARTIAL_HEADER, STALE_HEADER, VIA_HEADER, IDS_HEADER, BASE_HEADER, ID_BYTES, type PackFraming,
 } from '../remote/wire.js';
 import { VERSION_HEADER } from '../remote/http-store.js';
 import { MasterMeta } from './meta.js';
@@ -63,24 +71,48 @@ export interface MasterOptions {
   /** How long an answer of a home to "@latest" is reused (default 2 s). */
   latestTtlMs?: number;
   onPeerEvent?: (e: PeerEvent) => void;
+  /**
+   * Hold an encrypted repository as opaque ciphertext (docs/master.md): a new data directory is
+   * created encrypted, and an existing one must match.
+   */
+  encrypted?: boolean;
 }
 
 export interface Master {
   url: string;
   /** The name recorded in its data directory, if it has one. */
   name?: string;
+  /** Whether it holds an encrypted repository. */
+  encrypted: boolean;
   replication?: Replicator;
   close(): Promise<void>;
 }
 
 const JSON_LIMIT = 1024 * 1024;
 const ID_LIST_LIMIT = 64 * 1024 * 1024;
+/** An encrypted master's version request carries the version's ids, base64: up to an id list's worth. */
+const ISSUE_LIMIT = JSON_LIMIT + Math.ceil(ID_LIST_LIMIT / 3) * 4;
+/** A keyring is a few wrappings of a 32-byte key: a few KiB at most. */
+const KEYRING_LIMIT = 64 * 1024;
+/** A version record's sealed fields: a message, an author, a host and a Git commit, sealed. */
+const SEALED_LIMIT = 64 * 1024;
+/** Ids per write of GET /v1/ids (256 KiB). */
+const IDS_BATCH = 8192;
+
+/** The store config of an encrypted master's new data directory (as `elton init --encrypt` makes for a directory store). */
+const encryptedStoreConfig = (): StoreConfig => ({ ...defaultStoreConfig(), idScheme: 'hmac-sha256', encryption: { cipher: 'aes-256-gcm' } });
+
+/** A keyring's tag (its ETag, unquoted): what a write names to replace it. */
+const keyringTag = (data: Buffer) => sha256(data).toString('hex');
 
 const STATUS: Record<string, number> = {
   E_USAGE: 400, E_BAD_REF: 400, E_AUTH: 401, E_FORBIDDEN: 403, E_NOT_FOUND: 404, E_CONFLICT: 409,
   E_TOO_LARGE: 413, E_CORRUPT: 422, E_INCOMPLETE: 422, E_DELTA_BASE: 422,
   E_UNREACHABLE: 502, E_PEER: 502, E_LOOP: 508, E_NO_PEER: 421,
 };
+
+/** Needs the key, or walks trees: what an encrypted master cannot do. */
+const needsPlain = (what: string, hint: string) => usage(`${what}: this master holds an encrypted repository, which it cannot read`, hint);
 
 const tooLarge = (what: string) => new EltonError('E_TOO_LARGE', `${what} is over the master's limit`, EXIT.usage, 'send smaller requests');
 const refused = (message: string, id?: string) => new EltonError('E_CORRUPT', `refused: ${message}`, EXIT.corrupt, 'the data sent does not match its id; it was not stored', id ? { object: id } : undefined);
@@ -129,16 +161,21 @@ async function keepAlive<T>(res: ServerResponse, work: () => Promise<T>): Promis
   }
 }
 
-async function jsonBody<T>(req: IncomingMessage): Promise<T> {
+async function jsonBody<T>(req: IncomingMessage, limit = JSON_LIMIT): Promise<T> {
   try {
-    return JSON.parse((await body(req, JSON_LIMIT)).toString('utf8')) as T;
+    return JSON.parse((await body(req, limit)).toString('utf8')) as T;
   } catch (err) {
     if (err instanceof EltonError) throw err;
     throw usage('the request body is not valid JSON');
   }
 }
 
-function checkDraft(tree: string, value: unknown): VersionDraft {
+/**
+ * A version draft from a client. An encrypted master takes only sealed drafts (in the stored
+ * form of src/codec.ts: message, author, host and git blank, the rest in `sealed`), so that it
+ * never holds any of them in plaintext.
+ */
+function checkDraft(tree: string, value: unknown, sealed: boolean): VersionDraft {
   const d = value as Partial<VersionDraft> | null;
   const bad = (why: string) => usage(`bad version draft: ${why}`);
   if (!d || typeof d !== 'object') throw bad('not an object');
@@ -151,10 +188,31 @@ function checkDraft(tree: string, value: unknown): VersionDraft {
   if (Number.isNaN(Date.parse(d.time!))) throw bad('time is not a date');
   const git = d.git as VersionDraft['git'] | undefined;
   if (git !== null && !(git && typeof git.commit === 'string' && /^[0-9a-f]{40,64}$/.test(git.commit) && (git.branch === null || typeof git.branch === 'string'))) throw bad('git is not null or {commit, branch}');
-  return { tree, root: d.root!, parent: d.parent ?? null, message: d.message!, author: d.author!, host: d.host!, time: d.time!, git: git ? { commit: git.commit, branch: git.branch } : null };
+  const draft: VersionDraft = { tree, root: d.root!, parent: d.parent ?? null, message: d.message!, author: d.author!, host: d.host!, time: d.time!, git: git ? { commit: git.commit, branch: git.branch } : null };
+  if (!sealed) return draft;
+  if (typeof d.sealed !== 'string' || !d.sealed || d.sealed.length > SEALED_LIMIT || !/^[A-Za-z0-9+/]+={0,2}$/.test(d.sealed)) throw bad('sealed is not a base64 string of at most 64 KiB, which an encrypted master needs');
+  if (draft.message || draft.author || draft.host || draft.git) throw bad('message, author, host and git must be blank (they travel sealed) for an encrypted master');
+  return { ...draft, sealed: d.sealed };
 }
 
+/** The contents a client sends with a version for an encrypted master: `{"ids": base64 id list, "parentToo": bool}`. */
+function checkContents(value: unknown): { ids: string[]; parentToo: boolean } {
+  const c = value as { ids?: unknown; parentToo?: unknown } | null | undefined;
+  if (!c || typeof c !== 'object') {
+    throw usage('an encrypted master needs the version\'s contents: {"ids": base64 id list, "parentToo": bool} beside the draft', 'it cannot walk sealed trees; elton sends them by itself (docs/master.md)');
+  }
+  if (typeof c.ids !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(c.ids)) throw usage('bad version contents: ids is not a base64 id list');
+  if (typeof c.parentToo !== 'boolean') throw usage('bad version contents: parentToo is not a boolean');
+  return { ids: decodeIds(Buffer.from(c.ids, 'base64')), parentToo: c.parentToo };
+}
+
+/** A version number in a path or header. */
+const versionNumber = (text: string) => (/^[1-9][0-9]{0,14}$/.test(text) ? Number(text) : undefined);
+
 export async function startMaster(opts: MasterOptions): Promise<Master> {
+  if (opts.encrypted && opts.peers?.length) {
+    throw usage('an encrypted master with peers is not supported yet', 'peers verify the objects they fetch and walk trees, which needs the key: run an encrypted master without --peer and --peers-file (docs/master.md)');
+  }
   const storeDir = join(opts.dataDir, 'store');
   const metaDir = join(opts.dataDir, 'meta');
   await fsp.mkdir(metaDir, { recursive: true });
@@ -168,7 +226,16 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
     await meta.close();
     throw usage('a master with peers needs a name', 'start it with --name NAME (lowercase letters, digits and "-"), once; it is recorded in the data directory');
   }
-  const store = await FileStore.create(storeDir, defaultStoreConfig(), meta);
+  const store = await FileStore.create(storeDir, opts.encrypted ? encryptedStoreConfig() : defaultStoreConfig(), meta);
+  // FileStore.create opens a store that exists: the data directory says what it holds, and the flag must agree.
+  const encrypted = !!store.config.encryption;
+  if (encrypted !== !!opts.encrypted) {
+    await store.close();
+    await meta.close();
+    throw encrypted
+      ? usage(`the data directory ${opts.dataDir} holds an encrypted repository`, 'start the master with --encrypted')
+      : usage(`the data directory ${opts.dataDir} holds a plain (unencrypted) repository`, 'start it without --encrypted; an encrypted master needs a new --data directory');
+  }
   await meta.reindex(storeDir);
   await store.removeAbandonedTemps();
   const configBytes = encodeStoreConfig(store.config);
@@ -197,6 +264,65 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
     return { missing, walked };
   }
 
+  /**
+   * An encrypted master's completeness check, without a walk: the client names the ids the
+   * version reaches beyond version `base` of the tree (null: all it reaches). Every one, and the
+   * root, must be held, and so must `base`, whose own check covered the rest when it was recorded.
+   */
+  function checkListed(tree: string, root: string, ids: string[], base: number | null, what: string): void {
+    if (base !== null && !meta.readVersionBytes(tree, base)) {
+      throw new EltonError('E_INCOMPLETE', `the master lacks ${tree}@${base}, the version that ${what}'s ids are counted from`, EXIT.remote,
+        'send every id the version reaches instead (a push from a workspace of this master does by itself)', { base });
+    }
+    const missing = new Set<string>();
+    for (const id of [root, ...ids]) if (!meta.has(id)) missing.add(id);
+    if (missing.size) throw incomplete('the master', what, missing);
+  }
+
+  // The keyring of an encrypted repository: opaque bytes beside the store's config, where every
+  // directory store keeps it (so the replicator copies it like any store's), replaced only by
+  // compare-and-set. Writes are serialized here (one master per data directory), so that two key
+  // commands racing never both win.
+  const keyringPath = join(storeDir, 'keyring');
+  let keyringWrites: Promise<unknown> = Promise.resolve();
+
+  async function readKeyring(): Promise<Buffer | undefined> {
+    try {
+      return await fsp.readFile(keyringPath);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return undefined;
+      throw err;
+    }
+  }
+
+  /** Writes `data` if the keyring is still as `expected` (its tag; null: there is none). Returns false if it is not. */
+  function writeKeyring(data: Buffer, expected: string | null): Promise<boolean> {
+    const write = keyringWrites.then(async () => {
+      const current = await readKeyring();
+      if (expected === null) return current === undefined && createFileExclusive(keyringPath, data);
+      if (current === undefined || keyringTag(current) !== expected) return false;
+      await writeFileAtomic(keyringPath, data);
+      return true;
+    });
+    keyringWrites = write.catch(() => {});
+    return write;
+  }
+
+  /** The compare-and-set half of a keyring write: If-None-Match: * (create) or If-Match: "TAG" (replace). */
+  function keyringPrecondition(req: IncomingMessage): string | null {
+    const none = req.headers['if-none-match'];
+    const match = req.headers['if-match'];
+    const hint = 'send If-None-Match: * to create the keyring, or If-Match: "TAG" with the ETag of the keyring read, to replace it';
+    if ((none === undefined) === (match === undefined)) throw usage('a keyring write needs exactly one of If-None-Match and If-Match', hint);
+    if (none !== undefined) {
+      if (none.trim() !== '*') throw usage(`bad If-None-Match "${none.slice(0, 80)}" for a keyring write`, hint);
+      return null;
+    }
+    const m = /^\s*"([0-9a-f]{64})"\s*$/.exec(match!);
+    if (!m) throw usage(`bad If-Match "${match!.slice(0, 80)}" for a keyring write`, hint);
+    return m[1];
+  }
+
   async function receivePack(req: IncomingMessage): Promise<{ objects: number; stored: number; bytes: number }> {
     const writer = store.writer();
     const seen = new Set<string>();
@@ -206,6 +332,20 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
     try {
       await readPack(req, async (id, delivered, delta) => {
         objects++;
+        if (encrypted) {
+          // Without the key, only the framing can be checked: the client verifies every object on read.
+          if (delta) throw needsPlain(`tree ${id} came as a delta`, 'send trees whole: a delta is made of plaintext (elton sends none to an encrypted store)');
+          if (!isSealed(delivered) || delivered.length < SEAL_OVERHEAD) {
+            throw new EltonError('E_CORRUPT', `refused: object ${id} is not an encrypted (sealed) object`, EXIT.corrupt,
+              'this master holds an encrypted repository: push from a workspace of that repository, with its key open', { object: id });
+          }
+          if (seen.has(id) || meta.has(id)) return;
+          seen.add(id);
+          await writer.add(id, delivered);
+          stored++;
+          bytes += delivered.length;
+          return;
+        }
         const data = delta ? await fromDelta(id, delivered) : delivered;
         let kind: number;
         try {
@@ -348,6 +488,39 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
     res.end(bytes);
   }
 
+  /**
+   * A copied version's contents, from its headers: X-Elton-Ids (how many ids follow the record in
+   * the body) and X-Elton-Base (the version of the tree they are counted beyond; absent: none).
+   */
+  function copiedContents(req: IncomingMessage): { count: number; base: number | null } | undefined {
+    const count = req.headers[IDS_HEADER];
+    const base = req.headers[BASE_HEADER];
+    if (count === undefined) {
+      if (base !== undefined) throw usage(`${BASE_HEADER} without ${IDS_HEADER}`);
+      return undefined;
+    }
+    if (typeof count !== 'string' || !/^(0|[1-9][0-9]{0,8})$/.test(count)) throw usage(`bad ${IDS_HEADER} header`, 'it is the number of 32-byte ids that follow the record in the body');
+    if (Number(count) * ID_BYTES > ID_LIST_LIMIT) throw tooLarge(`a list of ${count} ids`);
+    const b = typeof base === 'string' ? versionNumber(base) : undefined;
+    if (base !== undefined && b === undefined) throw usage(`bad ${BASE_HEADER} header`, 'it is a version number of the same tree');
+    return { count: Number(count), base: b ?? null };
+  }
+
+  /** An error as the JSON every client reads, with this status. */
+  function sendError(req: IncomingMessage, res: ServerResponse, status: number, e: EltonError): void {
+    const data = Buffer.from(JSON.stringify({ error: e.toJSON() }));
+    // A refused upload may still be streaming in: close rather than read the rest of it. What
+    // arrives meanwhile is read and dropped for a moment, because closing a socket with unread
+    // data resets it, and the reset can reach the client before this answer does.
+    const closing = req.readableEnded ? {} : { connection: 'close' };
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': data.length, ...closing });
+    res.end(data, () => {
+      if (req.readableEnded) return;
+      req.resume();
+      setTimeout(() => req.destroy(), REFUSED_DRAIN_MS).unref();
+    });
+  }
+
   function authorize(req: IncomingMessage, scope: Scope | 'any'): Grant | undefined {
     if (!opts.tokens) return undefined;
     const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
@@ -376,10 +549,13 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
       need('read');
       return sendJson(res, 200, {
         server: 'elton-master', name: name ?? null, protocol: PROTOCOL, uptimeSeconds: Math.round((Date.now() - started) / 1000),
-        trees: meta.listTrees().length, replication: replication?.status() ?? null, peers: federation?.status() ?? [],
+        encrypted, trees: meta.listTrees().length, replication: replication?.status() ?? null, peers: federation?.status() ?? [],
       });
     }
     if (!path.startsWith(`${API}/`)) throw notFound(`${method} ${path}`, `the API lives under ${API}/`);
+    if (encrypted && via !== undefined) {
+      throw needsPlain(`a request from the peer "${via}"`, `federation with an encrypted master is not supported yet: remove it from the peers of "${via}" (docs/master.md)`);
+    }
     let parts: string[];
     try { parts = path.slice(API.length + 1).split('/').map(decodeURIComponent); } catch { throw usage('bad percent-encoding in the path'); }
 
@@ -394,6 +570,45 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
       const out = encodeIds(ids.filter((id) => !meta.has(id)));
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': out.length });
       return void res.end(out);
+    }
+    if (method === 'GET' && path === `${API}/ids`) {
+      // Any scope, as `missing`: a backup host with a write-only token compares what a target holds.
+      need('any');
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      // In batches, each read in its own short LMDB transaction: a huge index is never held whole,
+      // and the socket's backpressure paces the reads.
+      let after: Buffer | undefined;
+      for (;;) {
+        const batch = meta.idsAfter(after, IDS_BATCH);
+        if (!batch.length) break;
+        await writeAll(res, [Buffer.concat(batch, batch.length * ID_BYTES)]);
+        after = batch[batch.length - 1];
+      }
+      return void res.end();
+    }
+    if (path === `${API}/keyring` && (method === 'GET' || method === 'PUT')) {
+      need(method === 'GET' ? 'read' : 'write');
+      if (!encrypted) throw usage('this master holds a plain repository, which has no keyring', 'keyrings belong to encrypted masters (elton master --encrypted; docs/master.md)');
+      if (method === 'GET') {
+        const data = await readKeyring();
+        if (!data) throw notFound('the keyring of this master', 'it is written when an encrypted repository is created here (elton init --encrypt)');
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': data.length, etag: `"${keyringTag(data)}"`, 'cache-control': 'no-cache' });
+        return void res.end(data);
+      }
+      const expected = keyringPrecondition(req);
+      const data = await body(req, KEYRING_LIMIT);
+      try {
+        decodeKeyring(data, 'PUT /v1/keyring');
+      } catch (err) {
+        throw usage(`bad keyring: ${err instanceof Error ? err.message : err}`, 'send the keyring document (docs/encryption.md)');
+      }
+      if (!(await writeKeyring(data, expected))) {
+        return sendError(req, res, 412, conflict(expected === null ? 'the master already has a keyring' : 'the keyring on the master changed since it was read',
+          'another key command changed it meanwhile: read it again and retry'));
+      }
+      const tag = keyringTag(data);
+      res.setHeader('etag', `"${tag}"`);
+      return sendJson(res, expected === null ? 201 : 200, { tag });
     }
     if (method === 'POST' && path === `${API}/lengths`) {
       need('read');
@@ -433,6 +648,7 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
     }
     if (method === 'POST' && path === `${API}/trees-closure`) {
       need('read');
+      if (encrypted) throw needsPlain('a closure of trees', 'clients of an encrypted repository walk its trees themselves, fetching each level with POST /v1/objects (elton does so by itself)');
       const q = await jsonBody<{ roots: ClosureRoot[]; prefixes: string[] | null }>(req);
       if (!Array.isArray(q.roots)) throw usage('roots must be a list');
       const prefixes = Array.isArray(q.prefixes) ? q.prefixes.map(String) : undefined;
@@ -462,8 +678,9 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
         }
         if (method === 'POST') {
           need('write');
-          const q = await jsonBody<{ draft: unknown; force?: unknown }>(req);
-          const draft = checkDraft(tree, q.draft);
+          const q = await jsonBody<{ draft: unknown; force?: unknown; contents?: unknown }>(req, encrypted ? ISSUE_LIMIT : JSON_LIMIT);
+          const draft = checkDraft(tree, q.draft, encrypted);
+          const contents = encrypted ? checkContents(q.contents) : undefined;
           const home = homeFor();
           if (home) {
             const { record, bytes } = await keepAlive(res, () => federation!.forwardIssue(home, draft, q.force === true));
@@ -473,8 +690,16 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
           if (owner !== undefined && owner !== name) {
             throw usage(`${tree} belongs to the master named "${owner}"${name ? `, not to "${name}"` : ''}: only its home issues its versions`, `commit through "${owner}", or through a master that has it as a peer (docs/federation.md)`);
           }
-          const { missing, walked } = await checkComplete(draft.root);
-          if (missing.length) throw incomplete('the master', 'this version', missing);
+          let walked: string[] = [];
+          if (contents) {
+            if (contents.parentToo && draft.parent === null) throw usage('bad version contents: parentToo without a parent');
+            // Nothing is marked complete: the master cannot know which trees the ids are under.
+            checkListed(tree, draft.root, contents.ids, contents.parentToo ? draft.parent : null, 'this version');
+          } else {
+            const check = await checkComplete(draft.root);
+            if (check.missing.length) throw incomplete('the master', 'this version', check.missing);
+            walked = check.walked;
+          }
           const { record, bytes } = await meta.issue(draft, q.force === true, walked);
           replication?.kick();
           return sendRecord(res, 201, record.version, bytes, true);
@@ -483,19 +708,36 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
       if (method === 'PUT' && parts[2] === 'versions' && parts.length === 4) {
         // A copied version (a backup, a replica): its own number, once every object it reaches is here.
         need('write');
-        if (!/^[1-9][0-9]{0,14}$/.test(parts[3])) throw usage(`"${parts[3].slice(0, 20)}" is not a version`);
-        const v = Number(parts[3]);
+        const v = versionNumber(parts[3]);
+        if (v === undefined) throw usage(`"${parts[3].slice(0, 20)}" is not a version`);
+        const copied = copiedContents(req);
+        if (encrypted && !copied) {
+          throw usage(`a copied version for an encrypted master needs its contents (${IDS_HEADER}, ${BASE_HEADER})`, 'the master cannot walk sealed trees: the copier names the ids the version reaches (docs/master.md)');
+        }
+        const raw = await body(req, JSON_LIMIT + (copied?.count ?? 0) * ID_BYTES);
+        const idBytes = (copied?.count ?? 0) * ID_BYTES;
+        if (raw.length < idBytes) throw usage(`the body is shorter than the ${copied!.count} id(s) ${IDS_HEADER} announces`);
         let record;
         try {
-          record = decodeVersion(await body(req, JSON_LIMIT), tree, v);
+          record = decodeVersion(raw.subarray(0, raw.length - idBytes), tree, v);
         } catch (err) {
           if (err instanceof EltonError && err.code === 'E_CORRUPT') throw usage(`bad version record: ${err.message}`);
           throw err;
         }
+        if (encrypted && (record.sealed === undefined || record.message || record.author || record.host || record.git)) {
+          throw usage(`bad version record ${tree}@${v}: an encrypted master takes sealed records only`, 'copy from a store of the same encrypted repository');
+        }
         const owner = federation?.peerHoming(tree);
         if (owner) await federation!.checkCopy(owner, record);
-        const { missing, walked } = await checkComplete(record.root);
-        if (missing.length) throw incomplete('the master', `${tree}@${v}`, missing);
+        let walked: string[] = [];
+        if (encrypted) {
+          checkListed(tree, record.root, decodeIds(raw.subarray(raw.length - idBytes)), copied!.base, `${tree}@${v}`);
+        } else {
+          // A plain master walks whatever the copier says: its own check is the one that counts.
+          const check = await checkComplete(record.root);
+          if (check.missing.length) throw incomplete('the master', `${tree}@${v}`, check.missing);
+          walked = check.walked;
+        }
         const outcome = await meta.putCopied(record, walked);
         replication?.kick();
         return sendJson(res, outcome === 'created' ? 201 : 200, { outcome, version: v });
@@ -552,18 +794,8 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
         res.destroy();
         return;
       }
-      const data = Buffer.from(JSON.stringify({ error: e.toJSON() }));
       // A peer's failure (details.peer) is a bad gateway here, whatever its kind: a 401 would tell the client its own token is wrong.
-      // A refused upload may still be streaming in: close rather than read the rest of it. What
-      // arrives meanwhile is read and dropped for a moment, because closing a socket with unread
-      // data resets it, and the reset can reach the client before this answer does.
-      const closing = req.readableEnded ? {} : { connection: 'close' };
-      res.writeHead(e.details?.peer ? 502 : STATUS[e.code] ?? 500, { 'content-type': 'application/json', 'content-length': data.length, ...closing });
-      res.end(data, () => {
-        if (req.readableEnded) return;
-        req.resume();
-        setTimeout(() => req.destroy(), REFUSED_DRAIN_MS).unref();
-      });
+      sendError(req, res, e.details?.peer ? 502 : STATUS[e.code] ?? 500, e);
     });
   };
 
@@ -575,6 +807,7 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
   return {
     url,
     name,
+    encrypted,
     replication,
     close: () => closing ??= (async () => {
       await closeGracefully(server, 10_000);

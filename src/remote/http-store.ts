@@ -4,16 +4,21 @@
 // it holds nothing but the version records it has read (they are immutable).
 
 import type { ClientRequest } from 'node:http';
-import { hasCode, notFound, remoteError } from '../errors.js';
+import { conflict, hasCode, notFound, remoteError, usage } from '../errors.js';
+import { sha256 } from '../lib/hash.js';
 import { Kind } from '../object.js';
 import { treeDelta } from '../tree-delta.js';
 import { decodeStoreConfig } from '../store/file-store.js';
 import type { Reporter } from '../events.js';
-import type { ClosureRoot, ObjectSource, PutOutcome, Remote, StoreConfig, VersionDraft } from '../store/store.js';
+import type {
+  ClosureRoot, CopiedContents, IdLister, KeyringHolder, ObjectSource, PutOutcome, Remote, StoreConfig, VersionContents, VersionDraft,
+} from '../store/store.js';
 import { splitForStreams } from './streams.js';
 import { decodeVersion, encodeVersion, type VersionRecord } from '../version.js';
 import { HttpClient, readBody, type HttpClientOptions } from './http-client.js';
-import { API, encodeIds, decodeIds, framingOf, readPack, PackStreamWriter, PackFormatError, PACK_TYPES, PARTIAL_HEADER, STALE_HEADER } from './wire.js';
+import {
+  API, encodeIds, decodeIds, framingOf, readPack, PackStreamWriter, PackFormatError, PACK_TYPES, PARTIAL_HEADER, STALE_HEADER, IDS_HEADER, BASE_HEADER, ID_BYTES,
+} from './wire.js';
 
 const treePath = (tree: string) => `${API}/trees/${encodeURIComponent(tree)}`;
 
@@ -30,7 +35,10 @@ const MAX_REMEMBERED = 4096;
 
 export interface UploadResult { objects: number; stored: number; bytes: number }
 
-export class HttpStore implements Remote {
+/** What a version needs beside it, for an encrypted master, which cannot walk sealed trees (docs/master.md). */
+const noContents = () => usage('an encrypted master needs the ids a version reaches, and none were given', 'this is a bug in the caller: report it');
+
+export class HttpStore implements Remote, KeyringHolder, IdLister {
   private readonly records = new Map<string, VersionRecord>();
 
   private constructor(private readonly client: HttpClient, readonly config: StoreConfig) {}
@@ -196,18 +204,35 @@ export class HttpStore implements Remote {
     return this.remember(decodeVersion(res.body, tree, version));
   }
 
-  async issueVersion(draft: VersionDraft, force: boolean): Promise<VersionRecord> {
-    const body = Buffer.from(JSON.stringify({ draft, force }));
+  /** An encrypted master also gets `contents` (it cannot walk the sealed trees to check the version is complete). */
+  async issueVersion(draft: VersionDraft, force: boolean, contents?: VersionContents): Promise<VersionRecord> {
+    let request: Record<string, unknown> = { draft, force };
+    if (this.config.encryption) {
+      if (!contents) throw noContents();
+      request = { ...request, contents: { ids: encodeIds(contents.ids).toString('base64'), parentToo: contents.parentToo } };
+    }
+    const body = Buffer.from(JSON.stringify(request));
     const res = await this.client.fetch({ method: 'POST', path: `${treePath(draft.tree)}/versions`, body, contentType: 'application/json' });
     const record = decodeVersion(res.body, draft.tree, versionHeader(res.headers));
     if (record.root !== draft.root) throw remoteError(`${this.url} issued ${draft.tree}@${record.version} for another root`);
     return this.remember(record);
   }
 
-  /** One request; the master checks that it holds every object the version reaches. */
-  async putVersion(record: VersionRecord): Promise<PutOutcome> {
+  /**
+   * One request; the master checks that it holds every object the version reaches. An encrypted
+   * master cannot walk the version's trees: `contents` goes too, its ids after the record.
+   */
+  async putVersion(record: VersionRecord, contents?: CopiedContents): Promise<PutOutcome> {
+    let body = encodeVersion(record);
+    const headers: Record<string, string> = {};
+    if (this.config.encryption) {
+      if (!contents) throw noContents();
+      body = Buffer.concat([body, encodeIds(contents.ids)]);
+      headers[IDS_HEADER] = String(contents.ids.length);
+      if (contents.base !== null) headers[BASE_HEADER] = String(contents.base);
+    }
     const res = await this.client.fetch({
-      method: 'PUT', path: `${treePath(record.tree)}/versions/${record.version}`, body: encodeVersion(record), contentType: 'application/octet-stream',
+      method: 'PUT', path: `${treePath(record.tree)}/versions/${record.version}`, body, contentType: 'application/octet-stream', headers,
     });
     const outcome = (JSON.parse(res.body.toString('utf8')) as { outcome: PutOutcome }).outcome;
     this.remember(record);
@@ -222,6 +247,43 @@ export class HttpStore implements Remote {
     if (res.body.length !== ids.length * 4) throw remoteError(`${this.url} answered a lengths request with ${res.body.length} bytes for ${ids.length} ids`);
     ids.forEach((id, i) => { const n = res.body.readUInt32BE(i * 4); if (n) out.set(id, n); });
     return out;
+  }
+
+  /** Every object id the master holds, streamed (one request). */
+  async listIds(): Promise<string[]> {
+    const res = await this.client.request({ method: 'GET', path: `${API}/ids` });
+    const ids: string[] = [];
+    let rest = Buffer.alloc(0);
+    try {
+      for await (const part of res) {
+        const data = rest.length ? Buffer.concat([rest, part as Buffer]) : (part as Buffer);
+        const whole = data.length - (data.length % ID_BYTES);
+        for (const id of decodeIds(data.subarray(0, whole))) ids.push(id);
+        rest = Buffer.from(data.subarray(whole));
+      }
+    } catch (err) {
+      throw this.client.translate(err);
+    }
+    if (rest.length) throw remoteError(`${this.url} sent an id list cut mid-id`);
+    return ids;
+  }
+
+  /** The keyring of an encrypted master, as opaque bytes, and its tag; undefined when it has none yet. */
+  async readKeyringBytes(): Promise<{ data: Buffer; tag: string } | undefined> {
+    const res = await this.client.fetch({ method: 'GET', path: `${API}/keyring`, allow: [404] });
+    if (res.status === 404) return undefined;
+    // The tag is the SHA-256 of the bytes (the master's ETag): computed here, it cannot disagree with them.
+    return { data: res.body, tag: sha256(res.body).toString('hex') };
+  }
+
+  /** Creates the keyring (`expected` null) or replaces the one whose tag is `expected`; E_CONFLICT if it changed meanwhile. */
+  async writeKeyringBytes(data: Buffer, expected: string | null): Promise<void> {
+    const headers: Record<string, string> = expected === null ? { 'if-none-match': '*' } : { 'if-match': `"${expected}"` };
+    const res = await this.client.fetch({ method: 'PUT', path: `${API}/keyring`, body: data, contentType: 'application/json', headers, allow: [412] });
+    if (res.status === 412) {
+      throw conflict(expected === null ? `${this.url} already has a keyring` : `the keyring at ${this.url} changed since it was read`,
+        'another key command changed it meanwhile: run the command again (it reads the keyring afresh)', { url: this.url });
+    }
   }
 
   private remember(record: VersionRecord): VersionRecord {

@@ -69,6 +69,13 @@ export const STALE_HEADER = 'x-elton-stale';
 export const LOCAL_HEADER = 'x-elton-local';
 /** On POST /v1/objects: send the objects held and leave out the rest, instead of refusing the request. */
 export const PARTIAL_HEADER = 'x-elton-partial';
+/**
+ * On PUT /v1/trees/NAME/versions/V to an encrypted master (docs/master.md): how many 32-byte ids
+ * follow the record in the body (the objects the version reaches beyond its base)...
+ */
+export const IDS_HEADER = 'x-elton-ids';
+/** ...and the version of the same tree they are counted beyond (absent: they are all it reaches). */
+export const BASE_HEADER = 'x-elton-base';
 
 const ELTP_MAGIC = Buffer.from([0x45, 0x4c, 0x54, 0x50, 1, 0, 0, 0]);
 const ENTRY_END = 0;

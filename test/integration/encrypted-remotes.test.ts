@@ -7,6 +7,7 @@ import { pseudoRandom, tempDir, writeTree } from '../helpers.js';
 import { assertJsonError, assertSameTree, eltonAsync, ok, snapshotTree } from '../e2e/util.js';
 import { startS3Server, type S3Server } from '../support/s3-server.js';
 import { startKmsServer } from '../support/kms-server.js';
+import { startMasterProcess } from './master-util.js';
 
 const SECRET = 'Payroll for the Lisbon office: 77 people';
 
@@ -197,6 +198,59 @@ describe('integration: encrypted buckets and masters, keyless backups', function
       assertJsonError(await eltonAsync(tempDir(), ['clone', url, 'host1@2', join(tempDir(), 'gone'), '--json'], withKey()), 'E_CORRUPT', 7);
     } finally {
       await kms.close();
+    }
+  });
+
+  it('masters started with --encrypted: commits and clones through them with the key; they never hold it, nor plaintext; replication and keyless backups copy them', async () => {
+    const saved = process.env.ELTON_REPLICATE_RETRY_MS;
+    process.env.ELTON_REPLICATE_RETRY_MS = '100';
+    const replica = await startMasterProcess(['--encrypted']);
+    const primary = await startMasterProcess(['--encrypted', '--replicate-to', replica.url]);
+    try {
+      const ws = join(tempDir(), 'ledger');
+      writeTree(ws, files());
+      ok(await eltonAsync(ws, ['init', '--encrypt', '--key-source', `keyfile:${keyFile}`, '--remote', primary.url, '--tree', 'ledger'], withKey()));
+      ok(await eltonAsync(ws, ['commit', '-m', 'january payroll'], withKey()));
+      writeTree(ws, { 'many/f7.txt': 'seven\n' });
+      ok(await eltonAsync(ws, ['commit', '-m', 'february'], withKey()));
+      assertNoPlaintext('the master\'s data directory', bytesUnder(primary.data));
+
+      // A clone on another host opens the keyring the master keeps; a commit from it is @3.
+      const other = join(tempDir(), 'other');
+      ok(await eltonAsync(tempDir(), ['clone', primary.url, 'ledger@2', other], withKey()));
+      assertSameTree(snapshotTree(other), snapshotTree(ws));
+      writeTree(other, { 'docs/lisbon-notes.md': '# notes from the other host\n' });
+      const c3 = ok(await eltonAsync(other, ['commit', '-m', 'march', '--json'], withKey())).json;
+      assert.equal(c3.ref, 'ledger@3');
+      assert.ok(c3.transfer.bytesUp < 20000, `one changed file sent ${c3.transfer.bytesUp} bytes`);
+      assertJsonError(await eltonAsync(tempDir(), ['clone', primary.url, 'ledger@1', join(tempDir(), 'nokey'), '--json'], keyless()), 'E_AUTH', 12);
+      // A second --encrypt on a master that holds a repository is refused.
+      const again = join(tempDir(), 'again');
+      writeTree(again, { 'a.txt': 'a\n' });
+      assertJsonError(await eltonAsync(again, ['init', '--encrypt', '--key-source', `keyfile:${keyFile}`, '--remote', primary.url, '--json'], withKey()), 'E_EXISTS', 10);
+
+      // Replication reaches the other master without any key.
+      const deadline = Date.now() + 30000;
+      for (;;) {
+        const s = ok(await eltonAsync(tempDir(), ['master', 'status', primary.url, '--json'])).json;
+        if (s.replication.copied === 3 && s.replication.queue === 0) break;
+        if (Date.now() > deadline) throw new Error(`replication did not finish: ${JSON.stringify(s.replication)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assertNoPlaintext('the replica\'s data directory', bytesUnder(replica.data));
+
+      // A keyless backup from the replica to a bucket; the copy opens with the key.
+      const bucket = s3url('enc-from-master');
+      const b = ok(await eltonAsync(tempDir(), ['backup', '--from', replica.url, '--to', bucket, '--json'], keyless())).json;
+      assert.deepEqual(b.copied, ['ledger@1', 'ledger@2', 'ledger@3']);
+      const out = join(tempDir(), 'from-bucket');
+      ok(await eltonAsync(tempDir(), ['clone', bucket, 'ledger@3', out], withKey()));
+      assertSameTree(snapshotTree(out), snapshotTree(other));
+      assert.equal(ok(await eltonAsync(out, ['log', '--json'], withKey())).json.versions[0].message, 'march');
+    } finally {
+      if (saved === undefined) delete process.env.ELTON_REPLICATE_RETRY_MS; else process.env.ELTON_REPLICATE_RETRY_MS = saved;
+      await primary.stop();
+      await replica.stop();
     }
   });
 });
