@@ -175,7 +175,7 @@ export async function copyVersions(origin: Origin, target: CopyTarget, opts: Cop
 
   if (!opts.dryRun && sendable.length) {
     const sent = { objects: 0, bytes: 0 };
-    const source = (sealed ? framedSource : verifiedSource)(origin, treeIds, plainSizes, lengths, failed, sent, opts.bytesPerSecond);
+    const source = checkedSource(origin, sealed, treeIds, plainSizes, lengths, failed, sent, opts.bytesPerSecond);
     // A delta's base must be at the target already: not one of the objects this run sends.
     const sending = new Set(sendable);
     const heldBase = (id: string) => { const t = similar.get(id); return t && !sending.has(t.base) ? t : undefined; };
@@ -216,27 +216,40 @@ export async function copyVersions(origin: Origin, target: CopyTarget, opts: Cop
 }
 
 /**
- * The objects to send, read from the source and checked against their ids on the way: one
- * that fails is recorded and not sent, so no version reaching it is created. Trees come from
- * the source store (its cache), chunks straight from the source, so a backup does not fill
- * the local cache with data.
+ * The objects to send, read from the source and checked on the way: one that fails is recorded
+ * and not sent, so no version reaching it is created. A plain source's objects are checked
+ * against their ids. An encrypted source's cannot be without the key: each must be a sealed
+ * object of the length the source's index gives, and a bit flipped inside one is caught by its
+ * tag when a reader with the key opens it. Trees come from the source store (its cache), chunks
+ * straight from the source, so a backup does not fill the local cache with data.
  */
-function verifiedSource(
-  origin: Origin, treeIds: Set<string>, plainSizes: Map<string, number>, lengths: Map<string, number>,
+function checkedSource(
+  origin: Origin, sealed: boolean, treeIds: Set<string>, plainSizes: Map<string, number>, lengths: Map<string, number>,
   failed: Map<string, CopyProblem>, sent: { objects: number; bytes: number }, bytesPerSecond?: number,
 ): ObjectSource {
   const throttle = bytesPerSecond ? new Throttle(bytesPerSecond) : undefined;
+  /** Why an object must not be sent; undefined when it checks out. */
+  const problem = async (id: string, data: Buffer): Promise<string | undefined> => {
+    if (sealed) {
+      const ok = isSealed(data) && data.length >= SEAL_OVERHEAD && data.length === lengths.get(id);
+      return ok ? undefined : `object ${id} at ${origin.direct.url} is not a sealed object of ${lengths.get(id)} bytes`;
+    }
+    try {
+      const kind = (data.length >= 64 * 1024 ? await decodeObjectAsync(data, `object ${id}`, id, plainSizes.get(id)) : decodeObject(data, `object ${id}`, id)).kind;
+      return kind === (treeIds.has(id) ? Kind.tree : Kind.chunk) ? undefined : `object ${id} is not a ${treeIds.has(id) ? 'tree' : 'chunk'}`;
+    } catch (err) {
+      if (!(err instanceof EltonError)) throw err;
+      return err.message;
+    }
+  };
   return {
     locate: async (id) => { const length = lengths.get(id); return length === undefined ? undefined : { length }; },
     readObjects: async (ids, onObject) => {
       const list = [...ids];
       const checked = async (id: string, data: Buffer) => {
-        try {
-          const kind = (data.length >= 64 * 1024 ? await decodeObjectAsync(data, `object ${id}`, id, plainSizes.get(id)) : decodeObject(data, `object ${id}`, id)).kind;
-          if (kind !== (treeIds.has(id) ? Kind.tree : Kind.chunk)) throw usage(`object ${id} is not a ${treeIds.has(id) ? 'tree' : 'chunk'}`);
-        } catch (err) {
-          if (!(err instanceof EltonError)) throw err;
-          failed.set(id, { kind: 'corrupt', id, message: err.message, versions: [] });
+        const why = await problem(id, data);
+        if (why) {
+          failed.set(id, { kind: 'corrupt', id, message: why, versions: [] });
           return;
         }
         await throttle?.take(data.length);
@@ -249,31 +262,6 @@ function verifiedSource(
       if (trees.length) await origin.store.readObjects(trees, checked);
       if (chunks.length) await readChunks(origin.direct, chunks, plainSizes, checked);
     },
-  };
-}
-
-/**
- * An encrypted source's objects, which cannot be checked against their ids without the key:
- * each must be a sealed object of the length the source's index gives. A bit flipped inside
- * one is caught by its authentication tag when a reader with the key opens it.
- */
-function framedSource(
-  origin: Origin, _treeIds: Set<string>, plainSizes: Map<string, number>, lengths: Map<string, number>,
-  failed: Map<string, CopyProblem>, sent: { objects: number; bytes: number }, bytesPerSecond?: number,
-): ObjectSource {
-  const throttle = bytesPerSecond ? new Throttle(bytesPerSecond) : undefined;
-  return {
-    locate: async (id) => { const length = lengths.get(id); return length === undefined ? undefined : { length }; },
-    readObjects: async (ids, onObject) => readChunks(origin.direct, [...ids], plainSizes, async (id, data) => {
-      if (!isSealed(data) || data.length < SEAL_OVERHEAD || data.length !== lengths.get(id)) {
-        failed.set(id, { kind: 'corrupt', id, message: `object ${id} at ${origin.direct.url} is not a sealed object of ${lengths.get(id)} bytes`, versions: [] });
-        return;
-      }
-      await throttle?.take(data.length);
-      sent.objects++;
-      sent.bytes += data.length;
-      await onObject(id, data);
-    }),
   };
 }
 

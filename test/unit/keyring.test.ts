@@ -8,10 +8,11 @@ import { expectEltonError, tempDir } from '../helpers.js';
 import { startKmsServer, type KmsServer } from '../support/kms-server.js';
 import { awsKms } from '../../src/crypto/kms.js';
 import {
-  addWrapping, createKeyring, decodeKeyring, encodeKeyring, listWrappings, newKeyFileContent, parseKeySource, removeWrapping, repoKeys, rotateKms, unlock,
+  addWrapping, addWriter, createKeyring, openWriter, decodeKeyring, encodeKeyring, listWrappings, newKeyFileContent, parseKeySource, removeWrapping, repoKeys, rotateKms, unlock,
 } from '../../src/crypto/keyring.js';
 import { keyedId, seal, unseal, SEAL_OVERHEAD } from '../../src/crypto/envelope.js';
 import { encodeObject, Kind } from '../../src/object.js';
+import { encryptedCodec } from '../../src/codec.js';
 
 describe('unit: encryption keys and sealed objects', function () {
   this.timeout(60000);
@@ -146,5 +147,43 @@ describe('unit: encryption keys and sealed objects', function () {
     expectEltonError(() => unseal(b, idA, sealed, 'object'), 'E_CORRUPT');
     expectEltonError(() => unseal(a, idA, sealed.subarray(0, 20), 'object'), 'E_CORRUPT');
     assert.notDeepEqual(seal(a, idA, encoded), sealed, 'nonces are fresh');
+  });
+
+  it('write-only hosts: a writer seals in its own format, readers open it, the writer opens nothing else; tampering and unlisted writers are caught', async () => {
+    const { keyring: made, master } = await createKeyring([{ kind: 'keyfile', path: keyFile() }], client());
+    const { keyring, credential } = await addWriter(made, master, 'host-1', undefined, client());
+    assert.equal(listWrappings(keyring).filter((w) => w.source === 'writer').length, 1);
+    const credPath = join(tempDir(), 'host-1.writer');
+    writeFileSync(credPath, JSON.stringify(credential));
+    const writer = encryptedCodec(await openWriter(keyring, credPath, client()));
+    const reader = encryptedCodec(repoKeys(master, keyring));
+    const plain = Buffer.from('a nightly dump\n'.repeat(100));
+
+    const mine = writer.encode(Kind.chunk, plain, { codec: 'brotli', quality: 2 });
+    assert.equal(mine.data[3], 2, 'format 2 names the writer');
+    assert.deepEqual(reader.decode(mine.data, 'object', mine.id).plain, plain);
+    assert.deepEqual(writer.decode(mine.data, 'object', mine.id).plain, plain, 'the writer reads what it wrote');
+    assert.notEqual(mine.id, reader.idOf(plain).toString('hex'), 'its ids are its own');
+    const theirs = reader.encode(Kind.chunk, plain, { codec: 'brotli', quality: 2 });
+    expectEltonError(() => writer.decode(theirs.data, 'object', theirs.id), 'E_AUTH', /write-only/);
+    for (let i = 0; i < mine.data.length; i += 7) {
+      const t = Buffer.from(mine.data);
+      t[i] ^= 0x01;
+      assert.throws(() => reader.decode(t, 'object', mine.id), (e: { code?: string }) => ['E_CORRUPT', 'E_FORMAT', 'E_AUTH'].includes(e.code ?? ''), `byte ${i}`);
+    }
+    // Records: the writer's own open for it; others' show only their public fields.
+    const draft = { tree: 't', root: mine.id, parent: null, message: 'secret message', author: 'a', host: 'h', time: new Date().toISOString(), git: null };
+    const stored = writer.sealVersion({ ...draft, version: 1 });
+    assert.equal(reader.openVersion(stored).message, 'secret message');
+    const readersRecord = reader.sealVersion({ ...draft, version: 2 });
+    assert.equal(writer.openVersion(readersRecord).message, '', 'a writer sees no sealed field of another\'s record');
+
+    // Removed from the keyring: readers no longer open what it wrote, and its credential stops.
+    const removed = removeWrapping(keyring, credential.id);
+    expectEltonError(() => encryptedCodec(repoKeys(master, removed)).decode(mine.data, 'object', mine.id), 'E_CORRUPT', /does not list/);
+    await rejects(openWriter(removed, credPath, client()), 'E_AUTH', /no longer/);
+    // A credential for another repository is refused.
+    const other = await createKeyring([{ kind: 'keyfile', path: keyFile() }], client());
+    await rejects(openWriter({ ...other.keyring, writers: keyring.writers }, credPath, client()), 'E_AUTH', /another repository/);
   });
 });
