@@ -12,7 +12,11 @@ const MAGIC = [0x45, 0x4c, 0x58]; // "ELX"
 export const SEALED_FORMAT = 1;
 /** Sealed under a write-only host's own key, named in the header (docs/encryption.md, "Write-only hosts"). */
 export const WRITER_FORMAT = 2;
-/** Format 1: magic (3), format (1), nonce (12). Format 2 puts the writer's 16-byte id before the nonce. Then the ciphertext, then the 16-byte tag. */
+/**
+ * Format 1: magic (3), format (1), nonce (12). Format 2 puts the writer's 16-byte id before the
+ * nonce. Then the ciphertext of the encoding, its padding and the padding's length, then the
+ * 16-byte tag.
+ */
 const HEADER_SIZE = 16;
 const WRITER_ID_SIZE = 16;
 const TAG_SIZE = 16;
@@ -27,6 +31,22 @@ export function isSealed(data: Uint8Array): boolean {
 }
 
 const headerSize = (format: number) => (format === WRITER_FORMAT ? HEADER_SIZE + WRITER_ID_SIZE : HEADER_SIZE);
+/** The padding's length ends the plaintext, as a 32-bit big-endian count. */
+const TRAILER_SIZE = 4;
+
+/**
+ * Padmé (Nikitin et al., "Reducing Metadata Leakage from Encrypted Files and Communication with
+ * PURBs", 2019): `length` rounded up so that only its top log2(log2(length)) + 1 bits are free.
+ * A stored size then tells at most O(log log L) bits about the content's size instead of all of
+ * them, for at most 12% more bytes (under 2% for chunks of a megabyte).
+ */
+export function padme(length: number): number {
+  if (length < 2) return length;
+  const e = Math.floor(Math.log2(length));
+  const s = Math.floor(Math.log2(e)) + 1;
+  const mask = 2 ** (e - s) - 1;
+  return Math.floor((length + mask) / (mask + 1)) * (mask + 1);
+}
 
 /**
  * Seals an encoded object. The nonce is random: 96 bits, under one key, keep the chance of a
@@ -43,10 +63,15 @@ export function seal(keys: RepoKeys, id: string, encoded: Uint8Array): Buffer {
   randomBytes(12).copy(header, size - 12);
   const cipher = createCipheriv('aes-256-gcm', keys.encKey, header.subarray(size - 12));
   cipher.setAAD(Buffer.concat([header, Buffer.from(id, 'hex')]));
+  // Padded inside the ciphertext, so the padding is authenticated with the rest.
+  const bare = size + encoded.length + TRAILER_SIZE + TAG_SIZE;
+  const pad = Buffer.alloc(padme(bare) - bare + TRAILER_SIZE);
+  pad.writeUInt32BE(pad.length - TRAILER_SIZE, pad.length - TRAILER_SIZE);
   const body = cipher.update(encoded);
+  const padding = cipher.update(pad);
   const rest = cipher.final();
   // One copy into the result: GCM's final() is empty, and the tag comes last.
-  return Buffer.concat([header, body, rest, cipher.getAuthTag()], size + body.length + rest.length + TAG_SIZE);
+  return Buffer.concat([header, body, padding, rest, cipher.getAuthTag()], size + body.length + padding.length + rest.length + TAG_SIZE);
 }
 
 const writeOnly = () => authError('this host holds a write-only credential: it cannot read what it did not write itself',
@@ -85,14 +110,18 @@ export function unseal(keys: { encKey: Buffer }, id: string, sealed: Uint8Array,
   const decipher = createDecipheriv('aes-256-gcm', keys.encKey, data.subarray(size - 12, size));
   decipher.setAAD(Buffer.concat([data.subarray(0, size), Buffer.from(id, 'hex')]));
   decipher.setAuthTag(data.subarray(data.length - TAG_SIZE));
+  let plain: Buffer;
   try {
-    const plain = decipher.update(data.subarray(size, data.length - TAG_SIZE));
+    const body = decipher.update(data.subarray(size, data.length - TAG_SIZE));
     const rest = decipher.final();
-    return rest.length ? Buffer.concat([plain, rest]) : plain;
+    plain = rest.length ? Buffer.concat([body, rest]) : body;
   } catch {
     throw corrupt(`${what}: it does not authenticate (tampered with, or sealed under another key)`, 'restore the object from another copy; if every object fails, the key is not this repository\'s', { object: id });
   }
+  const padded = plain.length >= TRAILER_SIZE ? plain.readUInt32BE(plain.length - TRAILER_SIZE) + TRAILER_SIZE : Infinity;
+  if (padded > plain.length) throw corrupt(`${what}: its padding is malformed`, 'restore the object from another copy', { object: id });
+  return plain.subarray(0, plain.length - padded);
 }
 
-/** Bytes a sealed object adds to its encoding. */
-export const SEAL_OVERHEAD = HEADER_SIZE + TAG_SIZE;
+/** The fewest bytes a sealed object adds to its encoding (its padding comes on top: `padme`). */
+export const SEAL_OVERHEAD = HEADER_SIZE + TRAILER_SIZE + TAG_SIZE;

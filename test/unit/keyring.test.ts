@@ -10,7 +10,7 @@ import { awsKms } from '../../src/crypto/kms.js';
 import {
   addWrapping, addWriter, createKeyring, openWriter, decodeKeyring, encodeKeyring, listWrappings, newKeyFileContent, parseKeySource, removeWrapping, repoKeys, rotateKms, unlock,
 } from '../../src/crypto/keyring.js';
-import { keyedId, seal, unseal, SEAL_OVERHEAD } from '../../src/crypto/envelope.js';
+import { keyedId, padme, seal, unseal, SEAL_OVERHEAD } from '../../src/crypto/envelope.js';
 import { encodeObject, Kind } from '../../src/object.js';
 import { encryptedCodec } from '../../src/codec.js';
 
@@ -135,7 +135,14 @@ describe('unit: encryption keys and sealed objects', function () {
     assert.notEqual(idA, idB);
     const encoded = encodeObject(Kind.chunk, plain, { codec: 'brotli', quality: 2 }, Buffer.from(idA, 'hex')).data;
     const sealed = seal(a, idA, encoded);
-    assert.equal(sealed.length, encoded.length + SEAL_OVERHEAD);
+    assert.equal(sealed.length, padme(encoded.length + SEAL_OVERHEAD), 'padded to a Padmé length');
+    assert.ok(sealed.length <= (encoded.length + SEAL_OVERHEAD) * 1.12);
+    // Padmé: at most 12% more, and sizes collapse onto few lengths.
+    for (const n of [1, 2, 3, 100, 1000, 4095, 65537, 1_000_000]) {
+      assert.ok(padme(n) >= n && padme(n) <= Math.ceil(n * 1.12), `padme(${n}) = ${padme(n)}`);
+    }
+    assert.equal(padme(1_000_000), padme(1_000_001), 'neighbouring sizes look the same');
+    assert.ok(new Set(Array.from({ length: 4096 }, (_, i) => padme(60_000 + i))).size <= 3, 'a 4 KiB range of sizes shows as at most three lengths');
     assert.ok(!sealed.includes(Buffer.from('the same content')), 'no plaintext shows');
     assert.deepEqual(unseal(a, idA, sealed, 'object'), encoded);
     for (let i = 0; i < sealed.length; i++) {
