@@ -191,7 +191,9 @@ async function unlockRemote(local: FileStore, remote: Remote): Promise<void> {
   const offered = offeredKeys();
   const cached = await local.readKeyringBytes();
   let firstError: unknown;
-  if (cached) {
+  // A write-only host reads the remote's keyring every time: one removed from it must find out
+  // before it uploads what no reader would accept. Offline, it goes on with the cached copy.
+  if (cached && !offered.writer) {
     try {
       local.useKeys(await openRepoKeys(decodeKeyring(cached.data, local.root), offered));
       return;
@@ -200,15 +202,21 @@ async function unlockRemote(local: FileStore, remote: Remote): Promise<void> {
       firstError = err;
     }
   }
-  const fresh = await keyringHolderOf(remote, remote.url).readKeyringBytes();
+  let fresh: { data: Buffer } | undefined;
+  try {
+    fresh = await keyringHolderOf(remote, remote.url).readKeyringBytes();
+  } catch (err) {
+    if (!(offered.writer && cached && hasCode(err, 'E_UNREACHABLE'))) throw err;
+    fresh = cached;
+  }
   if (!fresh) throw notFound(`the keyring of the encrypted store at ${remote.url}`, 'restore it from a backup of the store (elton backup copies it)');
-  if (cached && fresh.data.equals(cached.data)) throw firstError;
+  if (firstError && cached && fresh.data.equals(cached.data)) throw firstError;
   const keyring = decodeKeyring(fresh.data, remote.url);
   if (cached && keyring.check !== decodeKeyring(cached.data, local.root).check) {
     throw corrupt(`the keyring at ${remote.url} is for another key than the one this cache has used`, 'someone replaced the keyring at the remote: check with the store\'s owner before trusting it');
   }
   local.useKeys(await openRepoKeys(keyring, offered));
-  await local.writeKeyringBytes(fresh.data, cached ? sha256(cached.data).toString('hex') : null).catch(() => {});
+  if (!cached?.data.equals(fresh.data)) await local.writeKeyringBytes(fresh.data, cached ? sha256(cached.data).toString('hex') : null).catch(() => {});
 }
 
 /**

@@ -187,15 +187,21 @@ describe('integration: encrypted buckets and masters, keyless backups', function
       assert.equal(c2.ref, 'host1@2');
       assert.ok(c2.transfer.bytesUp < 20000, `the second commit sent ${c2.transfer.bytesUp} bytes`);
 
-      // Without kms:Decrypt on its key, the credential opens nothing.
-      kms.deny(s3.credentials.accessKeyId, 'Decrypt');
-      writeTree(host, { 'etc/other.conf': 'x\n' });
-      assertJsonError(await eltonAsync(host, ['commit', '-m', 'x', '--json'], writerEnv), 'E_AUTH', 12);
-      // Removed from the keyring: its credential stops working, and what it wrote no longer opens.
+      // Removed from the keyring: its credential stops working at once (its cached keyring still
+      // lists it), and what it wrote no longer opens.
       ok(await eltonAsync(tempDir(), ['key', 'remove', made.writer.id, '--store', url], withKey()));
       writeTree(host, { 'etc/new.conf': 'x\n' });
       assert.match(assertJsonError(await eltonAsync(host, ['commit', '-m', 'after removal', '--json'], writerEnv), 'E_AUTH', 12).message, /no longer in this repository's keyring/);
       assertJsonError(await eltonAsync(tempDir(), ['clone', url, 'host1@2', join(tempDir(), 'gone'), '--json'], withKey()), 'E_CORRUPT', 7);
+
+      // Without kms:Decrypt on its KMS key, a host's credential opens nothing.
+      const cred2 = join(tempDir(), 'host2.writer');
+      ok(await eltonAsync(tempDir(), ['key', 'writer', 'host2', '--out', cred2, '--store', url, '--kms', 'alias/elton-writer-host1'], { ...withKey(), ...kmsEnv, ELTON_KMS: 'off' }));
+      const host2 = join(tempDir(), 'host2');
+      writeTree(host2, { 'a.txt': 'a\n' });
+      ok(await eltonAsync(host2, ['init', '--remote', url, '--tree', 'host2'], { ...writerEnv, ELTON_WRITER: cred2 }));
+      kms.deny(s3.credentials.accessKeyId, 'Decrypt');
+      assert.match(assertJsonError(await eltonAsync(host2, ['commit', '-m', 'x', '--json'], { ...writerEnv, ELTON_WRITER: cred2 }), 'E_AUTH', 12).message, /Decrypt/);
     } finally {
       await kms.close();
     }
