@@ -1,9 +1,8 @@
 // Backup benchmark: `elton backup` from a master to s3rver through the emulated WAN (first run, 1% changed, no change), next to `restic copy` and `rclone sync`, counted at the server.
 import fs from 'node:fs';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import { RCLONE_WAN_FILES, WAN, WAN_NAME, listFiles, liveServers, makeSubset, rcloneEnv, rcloneErrors, runAsync, s3rverVersion, startDaemon, startS3, wanProxy } from './support.mjs';
-import { TextGen, makeRng, randomStream } from './workload.mjs';
+import { changeFiles } from './workload.mjs';
 
 /** The issue's targets: an incremental run sends at most this many times the changed files' compressed bytes; a run with nothing new makes at most this many requests per tree. */
 const INCREMENTAL_SLACK = 1.1;
@@ -16,36 +15,6 @@ const S3_KEYS = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', 
 const PREFIX = { elton: 'elton-backup', restic: 'restic-copy', rclone: 'rclone-sync' };
 const TREE = 'bench';
 const RESTIC_PASSWORD = 'elton-bench';
-/** "Compressed" for the incremental target: brotli at quality 2, file by file. */
-const brotli2 = (buf) => zlib.brotliCompressSync(buf, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 2, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: buf.length } });
-const TEXT_STYLE = { txt: 'prose', csv: 'csv', log: 'log', jsonl: 'json' };
-
-/**
- * Rewrites `share` of the files under `root` (picked with a fixed seed, .elton left out) with new
- * content of the same size and style: text stays text, random stays random. Returns
- * {files: [rel], bytes, compressed} where compressed is the sum of brotli -q 2 of the new contents.
- */
-function changeFiles(root, share, round = 2) {
-  const all = listFiles(root).filter((f) => !f.startsWith('.elton/'));
-  const count = Math.max(1, Math.round(all.length * share));
-  const rng = makeRng(0xbac0 + round);
-  const picked = new Set();
-  while (picked.size < count) picked.add(all[rng.int(all.length)]);
-  let bytes = 0;
-  let compressed = 0;
-  const files = [...picked].sort();
-  files.forEach((rel, i) => {
-    const file = path.join(root, rel);
-    const size = fs.statSync(file).size;
-    const style = TEXT_STYLE[path.extname(rel).slice(1)];
-    const data = style ? new TextGen(0x5eed0000 + round * 100_000 + i).block(style, size) : randomStream(`backup-v${round}-${rel}`)(size);
-    fs.writeFileSync(file, data);
-    bytes += data.length;
-    compressed += brotli2(data).length;
-  });
-  return { files, bytes, compressed };
-}
-
 /** The objects under `prefix` of the bucket `bench`, read from s3rver's directory `s3Dir`: key -> stored bytes. */
 function bucketObjects(s3Dir, prefix) {
   const root = path.join(s3Dir, 'bench', prefix);

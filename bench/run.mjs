@@ -11,6 +11,7 @@ import { benchLazy } from './lazy.mjs';
 import { benchBackup } from './backup.mjs';
 import { benchFederation } from './federation.mjs';
 import { benchEncryption } from './encryption.mjs';
+import { benchEncryptionWan } from './encryption-wan.mjs';
 import { desAvailable } from './support.mjs';
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '..');
@@ -20,7 +21,7 @@ const TIMEOUT_MS = 60 * 60 * 1000;
 
 // ---------------------------------------------------------------- options
 
-const USAGE = `usage: node bench/run.mjs [--only small|large|master|s3|lazy|backup|federation|encryption] [--skip elton,restic,git,git-large,rclone,limit,master,s3,lazy,backup,federation,encryption] [--skip-elton]
+const USAGE = `usage: node bench/run.mjs [--only small|large|master|s3|lazy|backup|federation|encryption|encryption-wan] [--skip elton,restic,git,git-large,rclone,limit,master,s3,lazy,backup,federation,encryption,encryption-wan] [--skip-elton]
                          [--reps N] [--keep] [--no-verify]
   master: elton push/clone against \`elton master\`, direct and through an emulated WAN, next to rclone to s3rver (small tree)
   s3: elton, restic and rclone push to and check out from s3rver, direct and through the emulated WAN (small tree)
@@ -29,8 +30,10 @@ const USAGE = `usage: node bench/run.mjs [--only small|large|master|s3|lazy|back
   federation: masters A and B joined by the WAN; a tree homed on A committed on A, read by two nodes on B, changed on B, read again on A (2,000 files: the small tree at scale ×0.1)
   encryption: cold commit and clone + checkout on the embedded store, plain and encrypted (key file) side by side; stored size; unlock cost of a passphrase
               (the small tree at scale ×0.1, the large tree at ×0.2; at least 5 reps; about a minute)
+  encryption-wan: a plain and an --encrypted master side by side, each reached through its own WAN proxy at 100 ms RTT, 80 Mbit/s: cold commit,
+              commit after 1% of the files changed, cold clone (2,000 files: the small tree at scale ×0.1; at least 5 reps; about two minutes)
 env: BENCH_DIR (default ${DEFAULT_BENCH_DIR}), BENCH_SCALE (default 1: ~200 MB small tree, ~1.3 GB large tree),
-     ELTON_BIN (default <repo>/bin/run.js), BENCH_WAN_RTT_MS (250), BENCH_WAN_MBIT (200), BENCH_RCLONE_FILES (1000), BENCH_LOAD_SECONDS (10)`;
+     ELTON_BIN (default <repo>/bin/run.js), BENCH_WAN_RTT_MS (250; encryption-wan 100), BENCH_WAN_MBIT (200; encryption-wan 80), BENCH_RCLONE_FILES (1000), BENCH_LOAD_SECONDS (10)`;
 
 function parseArgs(argv) {
   const opts = { only: null, skip: new Set(), reps: 1, keep: false, verify: true };
@@ -52,7 +55,7 @@ function parseArgs(argv) {
       process.exit(0);
     } else throw new Error(`unknown argument ${a}\n${USAGE}`);
   }
-  if (opts.only && !['small', 'large', 'master', 's3', 'lazy', 'backup', 'federation', 'encryption'].includes(opts.only)) throw new Error(`--only must be small, large, master, s3, lazy, backup, federation or encryption\n${USAGE}`);
+  if (opts.only && !['small', 'large', 'master', 's3', 'lazy', 'backup', 'federation', 'encryption', 'encryption-wan'].includes(opts.only)) throw new Error(`--only must be small, large, master, s3, lazy, backup, federation, encryption or encryption-wan\n${USAGE}`);
   return opts;
 }
 
@@ -515,7 +518,7 @@ function renderMarkdown(info, workloads, targets, extra = '') {
 async function main() {
   const info = machineInfo();
   log(`elton bench: BENCH_DIR=${BENCH_DIR} scale=${SCALE} skip=[${[...opts.skip].join(',')}]`);
-  const names = ['master', 's3', 'lazy', 'backup', 'federation', 'encryption'].includes(opts.only) ? [] : opts.only ? [opts.only] : ['small', 'large'];
+  const names = ['master', 's3', 'lazy', 'backup', 'federation', 'encryption', 'encryption-wan'].includes(opts.only) ? [] : opts.only ? [opts.only] : ['small', 'large'];
   const workloads = names.map((n) => ensureWorkload(n, { benchDir: BENCH_DIR, scale: SCALE, log }));
   for (const wl of workloads) {
     log(`\n== ${wl.name} tree: ${wl.files} files, ${fmtBytes(wl.bytes)}`);
@@ -575,11 +578,12 @@ async function main() {
   const backup = await section('backup', 'backed up from a master to s3rver', benchBackup);
   const federation = await section('federation', 'homed on master A, read and changed through master B', benchFederation, tenthTree);
   const encryption = await section('encryption', 'on the embedded store, plain and encrypted (key file)', benchEncryption, encryptionTrees, { wan: false });
+  const encryptionWan = await section('encryption-wan', 'through a plain and an encrypted master over an emulated WAN', benchEncryptionWan, tenthTree, { wan: false });
   const targets = evaluateTargets();
-  const md = renderMarkdown(info, workloads, targets, (master?.markdown ?? '') + (s3?.markdown ?? '') + (lazy?.markdown ?? '') + (backup?.markdown ?? '') + (federation?.markdown ?? '') + (encryption?.markdown ?? ''));
+  const md = renderMarkdown(info, workloads, targets, (master?.markdown ?? '') + (s3?.markdown ?? '') + (lazy?.markdown ?? '') + (backup?.markdown ?? '') + (federation?.markdown ?? '') + (encryption?.markdown ?? '') + (encryptionWan?.markdown ?? ''));
   fs.mkdirSync(BENCH_DIR, { recursive: true });
   fs.writeFileSync(path.join(BENCH_DIR, 'results.md'), md);
-  fs.writeFileSync(path.join(BENCH_DIR, 'results.json'), JSON.stringify({ info, workloads, rows, targets, master: master?.rows, s3: s3?.rows, lazy: lazy?.rows, backup: backup?.rows, federation: federation?.rows, encryption: encryption && { rows: encryption.rows, sizes: encryption.sizes, unlock: encryption.unlock, load: encryption.load } }, null, 2) + '\n');
+  fs.writeFileSync(path.join(BENCH_DIR, 'results.json'), JSON.stringify({ info, workloads, rows, targets, master: master?.rows, s3: s3?.rows, lazy: lazy?.rows, backup: backup?.rows, federation: federation?.rows, encryption: encryption && { rows: encryption.rows, sizes: encryption.sizes, unlock: encryption.unlock, load: encryption.load }, encryptionWan: encryptionWan && { rows: encryptionWan.rows, info: encryptionWan.info } }, null, 2) + '\n');
   process.stdout.write(`\n${md}`);
   log(`\nwritten: ${path.join(BENCH_DIR, 'results.md')} and results.json`);
 }

@@ -183,12 +183,15 @@ export async function startS3(dir, { tls } = {}) {
   };
 }
 
-/** Loads the WAN proxy (test/support/wan-proxy.ts as built into dist/) and returns a starter: target -> {url, stats, stop}. */
-export async function wanProxy() {
+/**
+ * Loads the WAN proxy (test/support/wan-proxy.ts as built into dist/) and returns a starter: target -> {url, stats, stop}.
+ * `link` ({rttMs, mbitPerSec}) is the bench's WAN unless a section emulates a link of its own.
+ */
+export async function wanProxy(link = WAN) {
   if (!fs.existsSync(PROXY_MODULE)) throw new Error(`${path.relative(REPO_ROOT, PROXY_MODULE)} not found (run npm run build?)`);
   const { startWanProxy } = await import(pathToFileURL(PROXY_MODULE).href);
   return async (target) => {
-    const p = await startWanProxy(target, WAN);
+    const p = await startWanProxy(target, link);
     return { ...p, url: p.url(), stop: () => p.close() };
   };
 }
