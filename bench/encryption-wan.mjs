@@ -266,7 +266,7 @@ export async function benchEncryptionWan(wl, dir, ctx) {
     if (coldRow) {
       const packs = received(coldRow, PACKS);
       const versions = received(coldRow, VERSIONS);
-      out.push(`- **${coldRow.op}**: the same requests; the pack is ${signedBytes(packs.more)} (32 bytes of sealing per object), and the version request ${signedBytes(versions.more)}: ` +
+      out.push(`- **${coldRow.op}**: the same requests; the pack is ${signedBytes(packs.more)} (36 bytes of sealing per object, then Padmé padding), and the version request ${signedBytes(versions.more)}: ` +
         'it lists every id the version reaches (base64 in the JSON body), since an encrypted master cannot walk sealed trees to check that the version is complete.');
     }
     if (inc) {
@@ -289,7 +289,7 @@ export async function benchEncryptionWan(wl, dir, ctx) {
         `With ${levels} levels, and the keyring read once (a fresh cache has none), that is ${levels} + 1 − 1 (no closure) = ${expected} requests more than plain, ` +
         `≈ ${fmtSec((expected * LINK.rttMs) / 1000)} s of round trips at ${LINK.rttMs} ms. Measured: ${signed(extra)} requests, ${signed(clone.encrypted.conns - clone.plain.conns)} connections, ` +
         `${signedSec(clone.encrypted.seconds - clone.plain.seconds)}${extra > expected ? ` — MORE THAN THE DEPTH ACCOUNTS FOR (${extra} > ${expected}): look at the requests by endpoint above` : ''}. ` +
-        `The bytes down are the same objects, sealed (32 bytes more each).`);
+        `The bytes down are the same objects, sealed (36 bytes more each, then Padmé padding).`);
     }
     return out.join('\n') + '\n';
   }
