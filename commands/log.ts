@@ -15,7 +15,7 @@ export default class Log extends EltonCommand {
     const r = await log({ tree: args.tree, limit: flags.limit }, await this.deps());
     if (!r.versions.length) this.log(`${r.tree} has no versions yet`);
     for (const v of r.versions) {
-      this.log(`${v.tree}@${v.version}  ${v.time}  ${v.author}@${v.host}  parent ${v.parent ?? '-'}${v.git ? `  git ${v.git.commit.slice(0, 12)}` : ''}\n    ${v.message || '(no message)'}`);
+      this.log(`${v.tree}@${v.version}  ${v.time}  ${v.author}@${v.host}  parent ${v.parent ?? '-'}${v.git ? `  git ${v.git.commit.slice(0, 12)}` : ''}${v.writer ? `  by write-only host ${v.writer}` : ''}\n    ${v.message || '(no message)'}`);
     }
     return r;
   }

@@ -6,8 +6,8 @@ import { webcrypto } from 'node:crypto';
 import { decodeObject, decodeObjectAsync, encodeObject, type Compression, type Decoded, type Encoded, type KindCode } from './object.js';
 import { sha256 } from './lib/hash.js';
 import { keyedId, keysFor, seal, unseal } from './crypto/envelope.js';
-import type { RepoKeys } from './crypto/keyring.js';
-import { authError, corrupt, hasCode } from './errors.js';
+import type { RepoKeys, WriterKeys } from './crypto/keyring.js';
+import { authError, corrupt, hasCode, usage } from './errors.js';
 import type { VersionRecord } from './version.js';
 
 export interface ObjectCodec {
@@ -100,6 +100,10 @@ export function encryptedCodec(keys: RepoKeys): ObjectCodec {
     },
     sealVersion(record) {
       if (record.sealed !== undefined) return record;
+      if (keys.writer && !keys.trees?.includes(record.tree)) {
+        throw usage(`this write-only host may commit only to ${keys.trees?.join(', ') || 'no tree'}, not "${record.tree}"`,
+          'commit to one of its trees (elton init --tree NAME), or ask for a credential that lists this one (elton key writer NAME --tree TREE)');
+      }
       const fields: SealedFields = { message: record.message, author: record.author, host: record.host, git: record.git };
       const sealed = seal(keys, recordBinding(record), Buffer.from(JSON.stringify(fields), 'utf8')).toString('base64');
       return { ...record, message: '', author: '', host: '', git: null, sealed };
@@ -119,10 +123,13 @@ export function encryptedCodec(keys: RepoKeys): ObjectCodec {
         throw err;
       }
       const plain = unseal(k, binding, sealed, `version record ${name}`);
+      // A write-only host may make versions of its own trees only: anything else it sealed is a forgery.
+      const writer = k !== keys && 'trees' in k ? k as WriterKeys : undefined;
+      if (writer && !writer.trees.includes(record.tree)) throw bad(`it was sealed by the write-only host "${writer.name}", which may commit only to ${writer.trees.join(', ')}`);
       let f: SealedFields;
       try { f = JSON.parse(plain.toString('utf8')) as SealedFields; } catch { throw bad('its sealed fields are not JSON'); }
       const { sealed: _, ...open } = record;
-      return { ...open, message: f.message, author: f.author, host: f.host, git: f.git };
+      return { ...open, message: f.message, author: f.author, host: f.host, git: f.git, ...(writer ? { writer: writer.name } : {}) };
     },
   };
 }

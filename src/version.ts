@@ -20,6 +20,8 @@ export interface VersionRecord {
    * git fields, which are then blank. Stores keep and copy it without the key; clients open it.
    */
   sealed?: string;
+  /** An opened record that a write-only host sealed: its name in the keyring (never stored; the seal says it). */
+  writer?: string;
 }
 
 export const VERSION_FORMAT = 1;

@@ -7,8 +7,9 @@ import { exists, ioError, notFound, usage } from '../errors.js';
 import { writeFileAtomic } from '../lib/atomic.js';
 import { isNetworkUrl, normalizeRemote, openKeyringOf } from '../store/open.js';
 import type { KeyringHolder } from '../store/store.js';
+import { checkTreeName } from '../ref.js';
 import { Workspace } from '../workspace/workspace.js';
-import { addWrapping, addWriter, decodeKeyring, encodeKeyring, listWrappings, newKeyFileContent, parseKeySource, removeWrapping, rotateKms, unlock, type Keyring } from '../crypto/keyring.js';
+import { addWrapping, addWriter, decodeKeyring, sealKeyring, encodeKeyring, listWrappings, newKeyFileContent, parseKeySource, removeWrapping, rotateKms, unlock, type Keyring } from '../crypto/keyring.js';
 import { kmsClient, offeredKeys } from '../crypto/unlock.js';
 import type { Deps } from './context.js';
 
@@ -49,7 +50,7 @@ async function withKeyring(remote: string | undefined, deps: Deps, change: (keyr
   try {
     const { keyring, tag } = await readKeyringAt(place);
     const master = await unlock(keyring, offeredKeys(), kmsClient);
-    const changed = await change(keyring, master);
+    const changed = sealKeyring(await change(keyring, master), master);
     const data = encodeKeyring(changed);
     await place.holder.writeKeyringBytes(data, tag);
     // The workspace's cache keeps a copy, which opens the store without asking the remote.
@@ -88,12 +89,12 @@ export async function keyRotate(id: string, to: string | undefined, remote: stri
  * keyring lists it. Without the keyring change the credential opens nothing, so a failure leaves
  * nothing behind but the file, which is removed.
  */
-export async function keyWriter(name: string, out: string, kmsKey: string | undefined, remote: string | undefined, deps: Deps): Promise<KeyListing & { writer: { id: string; name: string; credential: string } }> {
+export async function keyWriter(name: string, trees: string[], out: string, kmsKey: string | undefined, remote: string | undefined, deps: Deps): Promise<KeyListing & { writer: { id: string; name: string; credential: string } }> {
   const target = resolve(deps.cwd, out);
   let made: { id: string; name: string } | undefined;
   try {
     const listing = await withKeyring(remote, deps, async (keyring, master) => {
-      const { keyring: changed, credential } = await addWriter(keyring, master, name, kmsKey, kmsClient);
+      const { keyring: changed, credential } = await addWriter(keyring, master, name, trees.map(checkTreeName), kmsKey, kmsClient);
       await writeSecretFile(target, Buffer.from(JSON.stringify(credential, null, 2) + '\n'), 'writer credential');
       made = { id: credential.id, name };
       return changed;

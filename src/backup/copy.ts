@@ -170,8 +170,9 @@ export async function copyVersions(origin: Origin, target: CopyTarget, opts: Cop
   let bytes = sendable.reduce((n, id) => n + lengths.get(id)!, 0);
   let objects = sendable.length;
 
-  // The keyring goes before any record that needs it.
-  if (sealed && !opts.dryRun && planned) await copyKeyring(direct, target);
+  // The keyring goes before any record that needs it, and on every run: a wrapping or writer
+  // removed at the source is removed from the copy too.
+  if (sealed && !opts.dryRun) await copyKeyring(direct, target);
 
   if (!opts.dryRun && sendable.length) {
     const sent = { objects: 0, bytes: 0 };
@@ -266,8 +267,9 @@ function checkedSource(
 }
 
 /**
- * Gives the target the source's keyring: the same repository key (its check value), with the
- * source's wrappings, so that a key removed at the source no longer opens the copy either.
+ * Gives the target the source's keyring, as stored (its MAC intact): the same repository key (its
+ * check value), with the source's wrappings and writers, so that a writer removed at the source
+ * is removed at the copy. A target whose keyring is as new or newer (changed there) keeps it.
  */
 async function copyKeyring(direct: CopySource, target: CopyTarget): Promise<void> {
   const from = await keyringHolderOf(direct, direct.url).readKeyringBytes();
@@ -275,9 +277,12 @@ async function copyKeyring(direct: CopySource, target: CopyTarget): Promise<void
   const to = keyringHolderOf(target, target.url);
   const there = await to.readKeyringBytes();
   if (there?.data.equals(from.data)) return;
-  if (there && decodeKeyring(there.data, target.url).check !== decodeKeyring(from.data, direct.url).check) {
+  const source = decodeKeyring(from.data, direct.url);
+  const held = there && decodeKeyring(there.data, target.url);
+  if (held && held.check !== source.check) {
     throw conflict(`${target.url} holds an encrypted store with another key than ${direct.url}`, 'back up to another prefix, bucket or directory');
   }
+  if (held && held.generation >= source.generation) return;
   await to.writeKeyringBytes(from.data, there?.tag ?? null);
 }
 

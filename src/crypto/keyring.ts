@@ -41,6 +41,10 @@ export interface Keyring {
   wrappings: Wrapping[];
   /** Write-only hosts (docs/encryption.md): absent when there are none. */
   writers?: WriterEntry[];
+  /** One more at every change: a reader refuses a keyring older than one it has seen (a rollback). */
+  generation: number;
+  /** HMAC of everything above under a key derived from the repository key: a store cannot change a word of it unnoticed. */
+  mac: string;
 }
 
 /** The keys an encrypted repository works with, derived from its repository key (or, on a write-only host, from its writer key). */
@@ -52,14 +56,21 @@ export interface RepoKeys {
   /** On a write-only host: its writer id. What it seals names it, and it can open nothing else. */
   writer?: string;
   /** For readers: the keys of every writer the keyring lists, by writer id. */
-  writers?: Map<string, { encKey: Buffer; idKey: Buffer }>;
+  writers?: Map<string, WriterKeys>;
+  /** On a write-only host: the trees it may commit to. */
+  trees?: string[];
 }
+
+/** What a reader knows of a writer: its keys, and what it may write. */
+export interface WriterKeys { encKey: Buffer; idKey: Buffer; name: string; trees: string[] }
 
 /** A write-only host, as the keyring lists it: its key, wrapped under the repository key. */
 export interface WriterEntry {
   /** 16 random bytes, hex: named in the header of everything it seals. */
   id: string;
   name: string;
+  /** The trees it may commit to: readers refuse its versions of any other. */
+  trees: string[];
   created: string;
   /** The writer's key: nonce, ciphertext and tag of AES-256-GCM under a key derived from the repository key. Base64. */
   wrapped: string;
@@ -77,17 +88,38 @@ const derive = (master: Buffer, label: string) => Buffer.from(hkdfSync('sha256',
  * with it) is left out, so what that writer sealed does not open either.
  */
 export function repoKeys(master: Buffer, keyring?: Keyring): RepoKeys {
-  const writers = new Map<string, { encKey: Buffer; idKey: Buffer }>();
+  const writers = new Map<string, WriterKeys>();
   for (const w of keyring?.writers ?? []) {
     const key = open(derive(master, 'writer wrapping'), w.wrapped, `elton-writer:${w.id}`);
-    if (key?.length === 32) writers.set(w.id, writerKeys(key, w.id));
+    if (key?.length === 32) writers.set(w.id, { ...writerKeys(key, w.id, w.trees), name: w.name, trees: w.trees });
   }
   return { encKey: derive(master, 'object encryption'), idKey: derive(master, 'object ids'), writers };
 }
 
 /** A writer's keys, from its own 32-byte key: it seals, and names ids, with these. */
-export function writerKeys(key: Buffer, id: string): RepoKeys {
-  return { encKey: derive(key, 'writer object encryption'), idKey: derive(key, 'writer object ids'), writer: id };
+export function writerKeys(key: Buffer, id: string, trees: string[]): RepoKeys & { trees: string[] } {
+  return { encKey: derive(key, 'writer object encryption'), idKey: derive(key, 'writer object ids'), writer: id, trees };
+}
+
+/** The keyring's MAC: over its JSON without the MAC itself, in the order it is stored. */
+const macOf = (keyring: Omit<Keyring, 'mac'> & { mac?: string }, master: Buffer) =>
+  createHmac('sha256', derive(master, 'keyring mac')).update(JSON.stringify({ ...keyring, mac: undefined })).digest('base64');
+
+/** A changed keyring, ready to store: its generation one higher, and its MAC made anew. */
+export function sealKeyring(keyring: Omit<Keyring, 'mac' | 'generation'> & { generation?: number; mac?: string }, master: Buffer): Keyring {
+  const { mac: _, ...rest } = keyring;
+  const next = { ...rest, generation: (keyring.generation ?? 0) + 1 };
+  return { ...next, mac: macOf(next, master) };
+}
+
+/** Refuses a keyring changed by anyone without the key (a store, a token holder): E_CORRUPT. */
+export function checkKeyringMac(keyring: Keyring, master: Buffer, where = 'this repository'): void {
+  const want = Buffer.from(macOf(keyring, master), 'base64');
+  const got = Buffer.from(typeof keyring.mac === 'string' ? keyring.mac : '', 'base64');
+  if (got.length !== want.length || !timingSafeEqual(got, want)) {
+    throw new EltonError('E_CORRUPT', `the keyring of ${where} was changed by someone without its key`, EXIT.corrupt,
+      'restore the keyring from a backup of the store (elton backup copies it), and find out who can write to the store');
+  }
 }
 
 const checkOf = (master: Buffer) => createHmac('sha256', derive(master, 'keyring check')).update('elton').digest().subarray(0, 16).toString('base64');
@@ -185,7 +217,7 @@ export async function createKeyring(sources: KeySource[], kms: () => Kms): Promi
     wrappings.push(await wrapWith(first, master, kms));
   }
   for (const s of rest) wrappings.push(await wrapWith(s, master, kms));
-  return { keyring: { format: KEYRING_FORMAT, cipher: 'aes-256-gcm', ids: 'hmac-sha256', check: checkOf(master), wrappings }, master };
+  return { keyring: sealKeyring({ format: KEYRING_FORMAT, cipher: 'aes-256-gcm', ids: 'hmac-sha256', check: checkOf(master), wrappings }, master), master };
 }
 
 /** What a reader offers to open a keyring with: a passphrase and key files, from flags or the environment; KMS is tried when a wrapping names it. */
@@ -204,7 +236,14 @@ export interface Unlockers {
  */
 export async function unlock(keyring: Keyring, offered: Unlockers, kms: () => Kms): Promise<Buffer> {
   if (keyring.format !== KEYRING_FORMAT) throw new EltonError('E_FORMAT', `keyring format ${keyring.format} is not supported`, EXIT.format, 'upgrade elton');
-  const accept = (master: Buffer | undefined) => (master && master.length === 32 && timingSafeEqual(Buffer.from(checkOf(master), 'base64'), Buffer.from(keyring.check, 'base64')) ? master : undefined);
+  const expected = Buffer.from(keyring.check, 'base64');
+  const accept = (master: Buffer | undefined) => {
+    if (!master || master.length !== 32) return undefined;
+    const check = Buffer.from(checkOf(master), 'base64');
+    if (check.length !== expected.length || !timingSafeEqual(check, expected)) return undefined;
+    checkKeyringMac(keyring, master);
+    return master;
+  };
   const tried: string[] = [];
   let unreadable: EltonError | undefined;
   for (const path of offered.keyFiles ?? []) {
@@ -300,7 +339,7 @@ export function listWrappings(keyring: Keyring): Array<{ id: string; source: str
       id: w.id, source: w.source, created: w.created,
       detail: w.source === 'kms' ? w.kms!.keyArn : w.source === 'keyfile' ? `fingerprint ${w.keyfile!.fingerprint}` : `scrypt N=${w.scrypt!.N} r=${w.scrypt!.r} p=${w.scrypt!.p}`,
     })),
-    ...(keyring.writers ?? []).map((w) => ({ id: w.id, source: 'writer', created: w.created, detail: `write-only host "${w.name}"` })),
+    ...(keyring.writers ?? []).map((w) => ({ id: w.id, source: 'writer', created: w.created, detail: `write-only host "${w.name}", trees ${w.trees.join(', ')}` })),
   ];
 }
 
@@ -309,17 +348,39 @@ export function encodeKeyring(keyring: Keyring): Buffer {
 }
 
 export function decodeKeyring(data: Buffer, where: string): Keyring {
+  const bad = (why: string) => new EltonError('E_CORRUPT', `the keyring at ${where} is ${why}`, EXIT.corrupt, 'restore it from a backup of the repository (elton backup copies it)');
   let k: Keyring;
   try {
     k = JSON.parse(data.toString('utf8')) as Keyring;
   } catch {
-    throw new EltonError('E_CORRUPT', `the keyring at ${where} is not JSON`, EXIT.corrupt, 'restore it from a backup of the repository');
+    throw bad('not JSON');
   }
-  if (typeof k?.format !== 'number' || !Array.isArray(k.wrappings) || typeof k.check !== 'string') {
-    throw new EltonError('E_CORRUPT', `the keyring at ${where} is malformed`, EXIT.corrupt, 'restore it from a backup of the repository');
+  if (typeof k !== 'object' || k === null || typeof k.format !== 'number') throw bad('malformed');
+  if (k.format !== KEYRING_FORMAT) throw new EltonError('E_FORMAT', `keyring format ${k.format} at ${where} is not supported`, EXIT.format, 'upgrade elton');
+  const b64 = (x: unknown, bytes?: number) => typeof x === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(x) && (bytes === undefined || Buffer.from(x, 'base64').length === bytes);
+  if (!b64(k.check, 16) || !b64(k.mac, 32) || !Number.isSafeInteger(k.generation) || k.generation < 1) throw bad('malformed');
+  if (!Array.isArray(k.wrappings) || !k.wrappings.length) throw bad('without any wrapping');
+  for (const w of k.wrappings) {
+    const ok = typeof w?.id === 'string' && /^[0-9a-f]{8}$/.test(w.id) && typeof w.created === 'string' && b64(w.wrapped) && (
+      (w.source === 'passphrase' && !!w.scrypt && validScrypt(w.scrypt) && b64(w.scrypt.salt, 16))
+      || (w.source === 'keyfile' && typeof w.keyfile?.fingerprint === 'string')
+      || (w.source === 'kms' && typeof w.kms?.keyId === 'string' && typeof w.kms.keyArn === 'string'));
+    if (!ok) throw bad(`malformed (wrapping ${String(w?.id).slice(0, 16)})`);
+  }
+  if (k.writers !== undefined) {
+    if (!Array.isArray(k.writers)) throw bad('malformed (writers)');
+    for (const w of k.writers) {
+      const ok = typeof w?.id === 'string' && /^[0-9a-f]{32}$/.test(w.id) && typeof w.name === 'string' && Array.isArray(w.trees) && w.trees.every((t) => typeof t === 'string') && b64(w.wrapped);
+      if (!ok) throw bad(`malformed (writer ${String(w?.id).slice(0, 40)})`);
+    }
   }
   return k;
 }
+
+/** scrypt parameters this elton will run: N a power of two up to 2^20, r and p small (a hostile keyring must not exhaust memory). */
+const validScrypt = (p: { N: unknown; r: unknown; p: unknown }) =>
+  Number.isSafeInteger(p.N) && (p.N as number) >= 2 ** 14 && (p.N as number) <= 2 ** 20 && ((p.N as number) & ((p.N as number) - 1)) === 0
+  && Number.isSafeInteger(p.r) && (p.r as number) >= 1 && (p.r as number) <= 32 && Number.isSafeInteger(p.p) && (p.p as number) >= 1 && (p.p as number) <= 16;
 
 // --- write-only hosts ------------------------------------------------------------------------
 
@@ -347,12 +408,13 @@ const writerContext = (id: string) => ({ purpose: 'elton-writer-key', writer: id
  * Adds a write-only host to the keyring: a new random key, wrapped under the repository key in
  * the keyring (so readers can open what it seals), and its credential for the host.
  */
-export async function addWriter(keyring: Keyring, master: Buffer, name: string, kmsKeyId: string | undefined, kms: () => Kms): Promise<{ keyring: Keyring; credential: WriterCredential }> {
+export async function addWriter(keyring: Keyring, master: Buffer, name: string, trees: string[], kmsKeyId: string | undefined, kms: () => Kms): Promise<{ keyring: Keyring; credential: WriterCredential }> {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) throw usage(`bad writer name "${name}"`, 'use letters, digits, ".", "_" and "-" (a host name, say)');
   if (keyring.writers?.some((w) => w.name === name)) throw usage(`a writer named "${name}" is in the keyring already`, '`elton key list` shows them; remove it first, or choose another name');
+  if (!trees.length) throw usage('a write-only host needs the trees it may commit to', 'pass --tree NAME (repeatable)');
   const id = randomBytes(16).toString('hex');
   const key = randomBytes(32);
-  const entry: WriterEntry = { id, name, created: new Date().toISOString(), wrapped: seal(derive(master, 'writer wrapping'), key, `elton-writer:${id}`) };
+  const entry: WriterEntry = { id, name, trees: [...new Set(trees)].sort(), created: new Date().toISOString(), wrapped: seal(derive(master, 'writer wrapping'), key, `elton-writer:${id}`) };
   const credential: WriterCredential = { format: KEYRING_FORMAT, kind: WRITER_CREDENTIAL_KIND, check: keyring.check, id, name };
   if (kmsKeyId) {
     const w = await kms().wrap(kmsKeyId, key, writerContext(id));
@@ -382,10 +444,11 @@ export async function openWriter(keyring: Keyring, path: string, kms: () => Kms)
   }
   const c = decodeWriterCredential(data, path);
   if (c.check !== keyring.check) throw authError(`the writer credential ${path} is for another repository`, 'use the credential made for this store (elton key writer)');
-  if (!keyring.writers?.some((w) => w.id === c.id)) {
+  const entry = keyring.writers?.find((w) => w.id === c.id);
+  if (!entry) {
     throw authError(`writer "${c.name}" (${c.id}) is no longer in this repository's keyring`, 'it was removed: ask for a new credential (elton key writer NAME --out PATH)');
   }
   const key = c.kms ? await kms().unwrap(Buffer.from(c.kms.wrapped, 'base64'), writerContext(c.id)) : Buffer.from(c.key!, 'base64');
   if (key.length !== 32) throw authError(`the writer credential ${path} holds no valid key`, 'make a new one (elton key writer)');
-  return writerKeys(key, c.id);
+  return writerKeys(key, c.id, entry.trees);
 }

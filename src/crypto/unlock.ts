@@ -3,6 +3,7 @@
 import { delimiter } from 'node:path';
 import type { FileStore } from '../store/file-store.js';
 import type { Kms } from './kms.js';
+import { usage } from '../errors.js';
 import { openWriter, repoKeys, unlock, type Keyring, type RepoKeys, type Unlockers } from './keyring.js';
 
 /**
@@ -40,9 +41,22 @@ export async function openRepoKeys(keyring: Keyring, offered = offeredKeys()): P
   return repoKeys(await unlock(keyring, offered, kmsClient), keyring);
 }
 
-/** Opens an encrypted store with the keys offered; a plain store is left as it is. */
+/**
+ * A write-only credential offered for a plain store: refused, because what it would write
+ * would be plaintext, and the host was meant to write only ciphertext.
+ */
+export function refuseWriterOnPlain(url: string, offered = offeredKeys()): void {
+  if (offered.writer) {
+    throw usage(`ELTON_WRITER is set, and ${url} is not encrypted: this host would write plaintext`, 'point the workspace at the encrypted store its credential was made for, or unset ELTON_WRITER');
+  }
+}
+
+/** Opens an encrypted store with the keys offered; a plain store is left as it is (unless a writer credential is offered). */
 export async function openKeys(store: FileStore, offered = offeredKeys()): Promise<FileStore> {
-  if (!store.config.encryption) return store;
+  if (!store.config.encryption) {
+    refuseWriterOnPlain(store.url, offered);
+    return store;
+  }
   store.useKeys(await openRepoKeys(await store.readKeyring(), offered));
   return store;
 }

@@ -21,7 +21,7 @@ import { homeOf, isMasterName, isTreeName } from '../ref.js';
 import { isId, sha256 } from '../lib/hash.js';
 import { createFileExclusive, writeFileAtomic } from '../lib/atomic.js';
 import { isSealed, SEAL_OVERHEAD } from '../crypto/envelope.js';
-import { decodeKeyring } from '../crypto/keyring.js';
+import { decodeKeyring, type Keyring } from '../crypto/keyring.js';
 import { decodeTree } from '../tree.js';
 import { decodeVersion } from '../version.js';
 import { rebuildTree } from '../tree-delta.js';
@@ -296,13 +296,20 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
   }
 
   /** Writes `data` if the keyring is still as `expected` (its tag; null: there is none). Returns false if it is not. */
-  function writeKeyring(data: Buffer, expected: string | null): Promise<boolean> {
+  /**
+   * The master cannot check a keyring's MAC (that needs the key), but it keeps a token holder from
+   * swapping in a keyring for another key, or replaying an older one (a removed writer's, say).
+   */
+  function writeKeyring(data: Buffer, expected: string | null, offered: Keyring): Promise<'written' | 'moved' | 'other key' | 'older'> {
     const write = keyringWrites.then(async () => {
       const current = await readKeyring();
-      if (expected === null) return current === undefined && createFileExclusive(keyringPath, data);
-      if (current === undefined || keyringTag(current) !== expected) return false;
+      if (expected === null) return current === undefined && (await createFileExclusive(keyringPath, data)) ? 'written' : 'moved';
+      if (current === undefined || keyringTag(current) !== expected) return 'moved';
+      const held = decodeKeyring(current, keyringPath);
+      if (held.check !== offered.check) return 'other key';
+      if (!(offered.generation > held.generation)) return 'older';
       await writeFileAtomic(keyringPath, data);
-      return true;
+      return 'written';
     });
     keyringWrites = write.catch(() => {});
     return write;
@@ -572,8 +579,8 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
       return void res.end(out);
     }
     if (method === 'GET' && path === `${API}/ids`) {
-      // Any scope, as `missing`: a backup host with a write-only token compares what a target holds.
-      need('any');
+      // Read scope: a copy lists its source's ids; a write-only token must not learn every id held.
+      need('read');
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
       // In batches, each read in its own short LMDB transaction: a huge index is never held whole,
       // and the socket's backpressure paces the reads.
@@ -587,7 +594,7 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
       return void res.end();
     }
     if (path === `${API}/keyring` && (method === 'GET' || method === 'PUT')) {
-      need(method === 'GET' ? 'read' : 'write');
+      need(method === 'GET' ? 'read' : 'keys');
       if (!encrypted) throw usage('this master holds a plain repository, which has no keyring', 'keyrings belong to encrypted masters (elton master --encrypted; docs/master.md)');
       if (method === 'GET') {
         const data = await readKeyring();
@@ -597,14 +604,19 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
       }
       const expected = keyringPrecondition(req);
       const data = await body(req, KEYRING_LIMIT);
+      let offered: Keyring;
       try {
-        decodeKeyring(data, 'PUT /v1/keyring');
+        offered = decodeKeyring(data, 'PUT /v1/keyring');
       } catch (err) {
         throw usage(`bad keyring: ${err instanceof Error ? err.message : err}`, 'send the keyring document (docs/encryption.md)');
       }
-      if (!(await writeKeyring(data, expected))) {
-        return sendError(req, res, 412, conflict(expected === null ? 'the master already has a keyring' : 'the keyring on the master changed since it was read',
-          'another key command changed it meanwhile: read it again and retry'));
+      const outcome = await writeKeyring(data, expected, offered);
+      if (outcome !== 'written') {
+        return sendError(req, res, outcome === 'moved' ? 412 : 409, conflict(
+          outcome === 'moved' ? (expected === null ? 'the master already has a keyring' : 'the keyring on the master changed since it was read')
+            : outcome === 'other key' ? 'this keyring is for another repository key than the one the master holds'
+              : 'this keyring is not newer than the one the master holds (its generation must grow)',
+          outcome === 'moved' ? 'another key command changed it meanwhile: read it again and retry' : 'read the master\'s keyring, change that one, and write it back'));
       }
       const tag = keyringTag(data);
       res.setHeader('etag', `"${tag}"`);

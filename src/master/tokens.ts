@@ -1,10 +1,11 @@
-// Bearer tokens with read and write scopes, read from a token file; compared in constant time, never logged.
+// Bearer tokens with read, write and keys scopes, read from a token file; compared in constant time, never logged.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ioError, usage } from '../errors.js';
 
-export type Scope = 'read' | 'write';
+/** read and write the data; `keys`: replace an encrypted repository's keyring (docs/encryption.md). */
+export type Scope = 'read' | 'write' | 'keys';
 export interface Grant { name: string; scopes: Set<Scope> }
 
 /** Tokens shorter than this are refused: a guessable token is worse than none, because it looks safe. */
@@ -19,7 +20,7 @@ export class TokenTable {
 
   /**
    * Parses a token file: one token per line, `TOKEN SCOPES [NAME]`, SCOPES being `read`, `write`
-   * or `read,write`; blank lines and lines starting with `#` are ignored.
+   * and `keys`, comma-separated; blank lines and lines starting with `#` are ignored.
    */
   static parse(text: string, file = 'token file'): TokenTable {
     const entries: Array<{ digest: Buffer; grant: Grant }> = [];
@@ -32,7 +33,7 @@ export class TokenTable {
       if (token.length < MIN_TOKEN_LENGTH) throw usage(`${where}: the token is shorter than ${MIN_TOKEN_LENGTH} characters`, 'make one with `openssl rand -hex 32`');
       const scopes = new Set<Scope>();
       for (const s of scopeText.split(',')) {
-        if (s !== 'read' && s !== 'write') throw usage(`${where}: unknown scope "${s}"`, 'SCOPES is read, write or read,write');
+        if (s !== 'read' && s !== 'write' && s !== 'keys') throw usage(`${where}: unknown scope "${s}"`, 'SCOPES is read, write or keys, comma-separated (read,write)');
         scopes.add(s);
       }
       entries.push({ digest: digest(token), grant: { name: name ?? `token${entries.length + 1}`, scopes } });

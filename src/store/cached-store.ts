@@ -219,10 +219,11 @@ export class CachedStore implements Store {
     } catch (err) {
       if (!hasCode(err, 'E_NOT_FOUND')) throw err;
     }
-    // Kept as stored (sealed, in an encrypted store), opened for the caller.
+    // Kept as stored (sealed, in an encrypted store), once it has opened: a damaged record is never kept.
     const stored = await this.remote.readVersion(tree, version);
+    const opened = this.codec.openVersion(stored);
     await this.local.createVersion(stored);
-    return this.codec.openVersion(stored);
+    return opened;
   }
 
   /**
@@ -242,13 +243,16 @@ export class CachedStore implements Store {
       const reach = await collectReachable(this, draft.root);
       ids = [...reach.trees, ...reach.chunks.keys()];
     }
+    // In id order, for an encrypted store: the order of a walk would tell it which ids are trees.
+    if (this.codec.encrypted) ids.sort();
     const wanted = await this.remote.missing(ids);
     // A delta is made from plaintext, which a store of sealed objects could not rebuild.
     const similar = changed && !this.codec.encrypted ? (id: string) => changed.similar.get(id) : undefined;
-    if (wanted.size) await this.remote.send([...wanted], { ...this.source, similar }, reporter);
+    if (wanted.size) await this.remote.send(this.codec.encrypted ? [...wanted].sort() : [...wanted], { ...this.source, similar }, reporter);
     const stored = await this.remote.issueVersion(this.codec.sealVersion(draft), force, { ids, parentToo: !!changed });
+    const opened = this.codec.openVersion(stored);
     await this.local.createVersion(stored);
-    return this.codec.openVersion(stored);
+    return opened;
   }
 
   /** What the draft reaches beyond its parent at the same paths, from the local tiers only (never a fetch); undefined without a parent or its trees. */

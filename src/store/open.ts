@@ -7,7 +7,7 @@ import { corrupt, exists, hasCode, notFound, usage } from '../errors.js';
 import { DEFAULT_CHUNKER } from '../chunker.js';
 import { HttpStore } from '../remote/http-store.js';
 import { LOCAL_HEADER } from '../remote/wire.js';
-import { offeredKeys, openKeys, openRepoKeys } from '../crypto/unlock.js';
+import { openKeys, openRepoKeys, refuseWriterOnPlain } from '../crypto/unlock.js';
 import { decodeKeyring, encodeKeyring, repoKeys, type Keyring } from '../crypto/keyring.js';
 import { sha256 } from '../lib/hash.js';
 import { S3Store } from '../remote/s3-store.js';
@@ -125,6 +125,7 @@ async function openRemote(url: string, opts: OpenOptions, create?: { config: Sto
       if (create?.keyring) await createRemoteKeyring(store, create.keyring);
       if (create?.master) local.useKeys(repoKeys(create.master));
       else if (local.config.encryption && !opts.locked) await unlockRemote(local, remote);
+      else if (!local.config.encryption) refuseWriterOnPlain(url);
     } catch (err) {
       await store.close();
       throw err;
@@ -182,40 +183,33 @@ async function createRemoteKeyring(store: CachedStore, keyring: Buffer): Promise
 }
 
 /**
- * Opens a remote's encrypted store with the keys offered. The keyring is kept in the local cache;
- * when it does not open (a wrapping was added since), the remote's is read and kept instead. A
- * keyring for another repository key than the one kept (its check value differs) is refused:
- * whoever controls the remote must not be able to swap in a key of their own.
+ * Opens a remote's encrypted store with the keys offered. The remote's keyring is read every
+ * time (one request), so that a wrapping or writer added or removed there counts at once; the
+ * local cache's copy is used only when the remote cannot be reached. The copy also pins what
+ * this cache has trusted: a keyring for another repository key (its check value differs), or an
+ * older one (a lower generation: a rollback, a removed writer brought back), is refused, so
+ * whoever controls the remote cannot swap keys. Readers also check the keyring's MAC.
  */
 async function unlockRemote(local: FileStore, remote: Remote): Promise<void> {
-  const offered = offeredKeys();
   const cached = await local.readKeyringBytes();
-  let firstError: unknown;
-  // A write-only host reads the remote's keyring every time: one removed from it must find out
-  // before it uploads what no reader would accept. Offline, it goes on with the cached copy.
-  if (cached && !offered.writer) {
-    try {
-      local.useKeys(await openRepoKeys(decodeKeyring(cached.data, local.root), offered));
-      return;
-    } catch (err) {
-      if (!hasCode(err, 'E_AUTH')) throw err;
-      firstError = err;
-    }
-  }
   let fresh: { data: Buffer } | undefined;
   try {
     fresh = await keyringHolderOf(remote, remote.url).readKeyringBytes();
   } catch (err) {
-    if (!(offered.writer && cached && hasCode(err, 'E_UNREACHABLE'))) throw err;
+    if (!(cached && hasCode(err, 'E_UNREACHABLE'))) throw err;
     fresh = cached;
   }
   if (!fresh) throw notFound(`the keyring of the encrypted store at ${remote.url}`, 'restore it from a backup of the store (elton backup copies it)');
-  if (firstError && cached && fresh.data.equals(cached.data)) throw firstError;
   const keyring = decodeKeyring(fresh.data, remote.url);
-  if (cached && keyring.check !== decodeKeyring(cached.data, local.root).check) {
-    throw corrupt(`the keyring at ${remote.url} is for another key than the one this cache has used`, 'someone replaced the keyring at the remote: check with the store\'s owner before trusting it');
+  if (cached && !cached.data.equals(fresh.data)) {
+    const pinned = decodeKeyring(cached.data, local.root);
+    const swapped = keyring.check !== pinned.check;
+    if (swapped || keyring.generation < pinned.generation) {
+      throw corrupt(`the keyring at ${remote.url} is ${swapped ? 'for another key than' : 'older than'} the one this cache has trusted`,
+        'someone replaced the keyring at the remote: check with the store\'s owner before trusting it', { object: 'keyring' });
+    }
   }
-  local.useKeys(await openRepoKeys(keyring, offered));
+  local.useKeys(await openRepoKeys(keyring));
   if (!cached?.data.equals(fresh.data)) await local.writeKeyringBytes(fresh.data, cached ? sha256(cached.data).toString('hex') : null).catch(() => {});
 }
 

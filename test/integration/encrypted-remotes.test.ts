@@ -8,6 +8,7 @@ import { assertJsonError, assertSameTree, eltonAsync, ok, snapshotTree } from '.
 import { startS3Server, type S3Server } from '../support/s3-server.js';
 import { startKmsServer } from '../support/kms-server.js';
 import { startMasterProcess } from './master-util.js';
+import { S3Store } from '../../src/remote/s3-store.js';
 
 const SECRET = 'Payroll for the Lisbon office: 77 people';
 
@@ -23,9 +24,13 @@ function bytesUnder(dir: string): Buffer {
   return Buffer.concat(all);
 }
 
+/** A slice of an incompressible file: a plain store keeps it verbatim (compression cannot hide it), as the first test checks. */
+const RANDOM = pseudoRandom(400000, 5);
+const RANDOM_NEEDLE = RANDOM.subarray(200000, 200048);
 const NEEDLES = ['Payroll for the Lisbon', 'payroll.csv', 'lisbon-notes', 'january payroll'];
 const assertNoPlaintext = (where: string, bytes: Buffer) => {
   for (const needle of NEEDLES) assert.ok(!bytes.includes(Buffer.from(needle)), `"${needle}" is readable in ${where}`);
+  assert.ok(!bytes.includes(RANDOM_NEEDLE), `file contents are readable in ${where}`);
 };
 
 describe('integration: encrypted buckets and masters, keyless backups', function () {
@@ -37,17 +42,26 @@ describe('integration: encrypted buckets and masters, keyless backups', function
   const withKey = () => ({ ...s3.env(), ELTON_KEYFILE: keyFile, ELTON_PASSPHRASE: undefined, ELTON_KMS: 'off' });
   const keyless = () => ({ ...s3.env(), ELTON_KEYFILE: undefined, ELTON_PASSPHRASE: undefined, ELTON_KMS: 'off' });
   const files = () => ({
-    'payroll.csv': `${SECRET}\n`.repeat(400), 'docs/lisbon-notes.md': '# notes\n', 'blobs/a.bin': pseudoRandom(400000, 5),
+    'payroll.csv': `${SECRET}\n`.repeat(400), 'docs/lisbon-notes.md': '# notes\n', 'blobs/a.bin': RANDOM,
     ...Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`many/f${i}.txt`, `file ${i} ${'y'.repeat(i * 50)}\n`])),
   });
 
+  const savedEnv: Record<string, string | undefined> = {};
   before(async () => {
     s3 = await startS3Server();
     await s3.createBucket('elton-test');
+    // This process reaches the bucket too (to play its hostile owner).
+    for (const [k, v] of Object.entries(s3.env())) {
+      savedEnv[k] = process.env[k];
+      if (v === undefined) delete process.env[k]; else process.env[k] = v;
+    }
     keyFile = join(tempDir(), 'repo.key');
     ok(await eltonAsync(tempDir(), ['key', 'generate', keyFile]));
   });
-  after(async () => { await s3?.close(); });
+  after(async () => {
+    for (const [k, v] of Object.entries(savedEnv)) { if (v === undefined) delete process.env[k]; else process.env[k] = v; }
+    await s3?.close();
+  });
 
   it('a bucket: init --encrypt, commit, clone elsewhere with the key; no plaintext in the bucket; a wrong key is exit 12', async () => {
     const ws = join(tempDir(), 'payroll');
@@ -59,6 +73,13 @@ describe('integration: encrypted buckets and masters, keyless backups', function
     writeTree(ws, { 'docs/lisbon-notes.md': '# notes, revised\n' });
     ok(await eltonAsync(ws, ['commit', '-m', 'february'], withKey()));
     assertNoPlaintext('the bucket', bytesUnder(s3.dir));
+    // The check can fail: the same files in a plain prefix leave their contents readable.
+    const plainWs = join(tempDir(), 'plain-control');
+    writeTree(plainWs, files());
+    const plainDir = join(tempDir(), 'plain-store');
+    ok(await eltonAsync(plainWs, ['init', '--remote', plainDir, '--tree', 'control'], withKey()));
+    ok(await eltonAsync(plainWs, ['commit', '-m', 'january payroll'], withKey()));
+    assert.throws(() => assertNoPlaintext('a plain store', bytesUnder(plainDir)), /readable/);
 
     // Another host, another cache: the keyring comes from the bucket, and opens with the key file.
     const dst = join(tempDir(), 'restore');
@@ -70,12 +91,38 @@ describe('integration: encrypted buckets and masters, keyless backups', function
     // No key: exit 12, with a hint; a passphrase added at the bucket opens it from a fresh host.
     const none = await eltonAsync(tempDir(), ['clone', url, 'payroll@1', join(tempDir(), 'nokey'), '--json'], keyless());
     assert.match(assertJsonError(none, 'E_AUTH', 12).hint ?? '', /key file/);
+    const firstRing = await S3Store.connect(url).then(async (b) => { try { return (await b.readKeyringBytes())!.data; } finally { await b.close(); } });
     ok(await eltonAsync(ws, ['key', 'add', 'passphrase'], { ...withKey(), ELTON_NEW_PASSPHRASE: 'lisbon has hills' }));
+    ok(await eltonAsync(dst, ['log'], withKey())); // its cache now holds the newer keyring
     const listed = ok(await eltonAsync(tempDir(), ['key', 'list', '--store', url, '--json'], keyless())).json;
     assert.deepEqual(listed.wrappings.map((w: { source: string }) => w.source).sort(), ['keyfile', 'passphrase']);
     const viaPass = join(tempDir(), 'viapass');
     ok(await eltonAsync(tempDir(), ['clone', url, 'payroll@1', viaPass], { ...keyless(), ELTON_PASSPHRASE: 'lisbon has hills' }));
     assert.equal(readFileSync(join(viaPass, 'payroll.csv'), 'utf8'), `${SECRET}\n`.repeat(400));
+
+    // Whoever controls the bucket cannot roll its keyring back, or swap in another key's, for a
+    // host that has seen the current one (its cache pins it); nor change a word of it unnoticed.
+    const bucket = await S3Store.connect(url);
+    try {
+      const current = (await bucket.readKeyringBytes())!;
+      const put = async (doc: unknown) => bucket.writeKeyringBytes(Buffer.from(JSON.stringify(doc)), (await bucket.readKeyringBytes())!.tag);
+      await put(JSON.parse(firstRing.toString()));
+      assert.match(assertJsonError(await eltonAsync(dst, ['log', '--json'], withKey()), 'E_CORRUPT', 7).message, /older than the one this cache has trusted/);
+      await put({ ...JSON.parse(current.data.toString()), generation: 99 });
+      assert.match(assertJsonError(await eltonAsync(dst, ['log', '--json'], withKey()), 'E_CORRUPT', 7).message, /changed by someone without its key/);
+      const other = join(tempDir(), 'other-key');
+      ok(await eltonAsync(tempDir(), ['key', 'generate', other]));
+      const foreign = join(tempDir(), 'foreign');
+      writeTree(foreign, { 'x.txt': 'x\n' });
+      ok(await eltonAsync(foreign, ['init', '--encrypt', '--key-source', `keyfile:${other}`, '--remote', s3url('enc1-foreign')], { ...withKey(), ELTON_KEYFILE: other }));
+      const foreignRing = (await (await S3Store.connect(s3url('enc1-foreign'))).readKeyringBytes())!.data;
+      await put(JSON.parse(foreignRing.toString()));
+      assert.match(assertJsonError(await eltonAsync(dst, ['log', '--json'], { ...withKey(), ELTON_KEYFILE: `${keyFile}:${other}` }), 'E_CORRUPT', 7).message, /for another key/);
+      await bucket.writeKeyringBytes(current.data, (await bucket.readKeyringBytes())!.tag);
+      ok(await eltonAsync(dst, ['log', '--json'], withKey()));
+    } finally {
+      await bucket.close();
+    }
   });
 
   it('keyless backups: bucket to directory to bucket, only what is missing, verified by framing; the copies open with the key', async () => {
@@ -154,6 +201,9 @@ describe('integration: encrypted buckets and masters, keyless backups', function
       const url = s3url('enc-writers');
       ok(await eltonAsync(admin, ['init', '--encrypt', '--key-source', `keyfile:${keyFile}`, '--remote', url, '--tree', 'payroll'], withKey()));
       ok(await eltonAsync(admin, ['commit', '-m', 'january payroll'], withKey()));
+      // A reader whose cache holds the keyring from before the writer existed.
+      const warm = join(tempDir(), 'warm-reader');
+      ok(await eltonAsync(tempDir(), ['clone', url, 'payroll@1', warm], withKey()));
 
       // The admin makes the host's credential, its key wrapped by KMS; making one needs the repository key.
       const cred = join(tempDir(), 'host1.writer');
@@ -175,11 +225,22 @@ describe('integration: encrypted buckets and masters, keyless backups', function
       // It cannot read the repository's data, not even through a clone.
       const e = assertJsonError(await eltonAsync(tempDir(), ['clone', url, 'payroll@1', join(tempDir(), 'peek'), '--json'], writerEnv), 'E_AUTH', 12);
       assert.match(e.message, /write-only/);
-      // A reader with the key reads what the host wrote.
+      // A reader with the key reads what the host wrote, and sees who wrote it; so does one whose cache is older than the writer.
       const out = join(tempDir(), 'read-host1');
       ok(await eltonAsync(tempDir(), ['clone', url, 'host1@1', out], withKey()));
       assertSameTree(snapshotTree(out), snapshotTree(host));
-      assert.equal(ok(await eltonAsync(out, ['log', '--json'], withKey())).json.versions[0].message, 'host1 nightly');
+      const logged = ok(await eltonAsync(out, ['log', '--json'], withKey())).json.versions[0];
+      assert.deepEqual([logged.message, logged.writer], ['host1 nightly', 'host1']);
+      assert.equal(ok(await eltonAsync(warm, ['cat', 'host1@1:etc/lisbon-notes.conf'], withKey())).stdout, `${SECRET}\n`.repeat(30));
+      // It may commit only to its own trees.
+      const elsewhere = join(tempDir(), 'elsewhere');
+      writeTree(elsewhere, { 'a.txt': 'a\n' });
+      ok(await eltonAsync(elsewhere, ['init', '--remote', url, '--tree', 'payroll'], writerEnv));
+      assert.match(assertJsonError(await eltonAsync(elsewhere, ['commit', '--force', '-m', 'forged payroll', '--json'], writerEnv), 'E_USAGE', 2).message, /only to host1/);
+      // Its credential on a plain store is refused: it would write plaintext.
+      const plainHost = join(tempDir(), 'plain-host');
+      writeTree(plainHost, { 'a.txt': 'a\n' });
+      assertJsonError(await eltonAsync(plainHost, ['init', '--remote', join(tempDir(), 'plain-target'), '--tree', 'host1', '--json'], writerEnv), 'E_USAGE', 2);
 
       // The next night: one changed file, and only its objects and trees go up.
       writeTree(host, { 'etc/lisbon-notes.conf': 'rotated\n' });
@@ -193,6 +254,7 @@ describe('integration: encrypted buckets and masters, keyless backups', function
       writeTree(host, { 'etc/new.conf': 'x\n' });
       assert.match(assertJsonError(await eltonAsync(host, ['commit', '-m', 'after removal', '--json'], writerEnv), 'E_AUTH', 12).message, /no longer in this repository's keyring/);
       assertJsonError(await eltonAsync(tempDir(), ['clone', url, 'host1@2', join(tempDir(), 'gone'), '--json'], withKey()), 'E_CORRUPT', 7);
+      assertJsonError(await eltonAsync(warm, ['cat', 'host1@2:etc/lisbon-notes.conf', '--json'], withKey()), 'E_CORRUPT', 7);
 
       // Without kms:Decrypt on its KMS key, a host's credential opens nothing.
       const cred2 = join(tempDir(), 'host2.writer');

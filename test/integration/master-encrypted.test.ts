@@ -12,7 +12,7 @@ import { HttpStore } from '../../src/remote/http-store.js';
 import { CachedStore } from '../../src/store/cached-store.js';
 import { FileStore } from '../../src/store/file-store.js';
 import { encryptedCodec, type ObjectCodec } from '../../src/codec.js';
-import { encodeKeyring, KEYRING_FORMAT, repoKeys, type Keyring } from '../../src/crypto/keyring.js';
+import { encodeKeyring, KEYRING_FORMAT, repoKeys, sealKeyring } from '../../src/crypto/keyring.js';
 import { encodeObject, Kind, type Compression, type Encoded } from '../../src/object.js';
 import { encodeTree, type TreeEntry } from '../../src/tree.js';
 import { encodeVersion } from '../../src/version.js';
@@ -54,11 +54,14 @@ function sourceOf(objects: Encoded[]): ObjectSource {
   };
 }
 
-/** A keyring document (the master only stores it; nothing here unwraps it). */
-const keyringBytes = (label: string) => encodeKeyring({
-  format: KEYRING_FORMAT, cipher: 'aes-256-gcm', ids: 'hmac-sha256', check: 'Y2hlY2s=',
-  wrappings: [{ id: label, source: 'keyfile', created: new Date(0).toISOString(), keyfile: { fingerprint: label }, wrapped: randomBytes(60).toString('base64') }],
-} satisfies Keyring);
+/** A keyring document (the master only stores it; nothing here unwraps it), each one a generation newer than the last. */
+const KEYRING_MASTER = randomBytes(32);
+const KEYRING_CHECK = randomBytes(16).toString('base64');
+let keyringGeneration = 0;
+const keyringBytes = (label: string, check = KEYRING_CHECK, generation = ++keyringGeneration) => encodeKeyring(sealKeyring({
+  format: KEYRING_FORMAT, cipher: 'aes-256-gcm', ids: 'hmac-sha256', check, generation,
+  wrappings: [{ id: '0a1b2c3d', source: 'keyfile', created: label, keyfile: { fingerprint: label }, wrapped: randomBytes(60).toString('base64') }],
+}, KEYRING_MASTER));
 
 /** One version of a small repository: root/ holding dir/ holding the secret file. */
 function version(codec: ObjectCodec, content: string) {
@@ -105,7 +108,7 @@ describe('integration: encrypted master', function () {
 
   before(async () => {
     tokens = join(tempDir(), 'tokens');
-    writeFileSync(tokens, `${RW} read,write rw\n${RO} read ro\n${WO} write wo\n`);
+    writeFileSync(tokens, `${RW} read,write,keys rw\n${RO} read ro\n${WO} write wo\n`);
     A = await start(['--encrypted', '--token-file', tokens]);
     a = await connect(A.url, RW);
   });
@@ -142,6 +145,12 @@ describe('integration: encrypted master', function () {
     assert.ok(readFileSync(join(A.data, 'store', 'keyring')).equals(k2), 'kept beside the store config');
     // The old tag no longer replaces anything.
     await rejectsWith(a.writeKeyringBytes(keyringBytes('stale'), read.tag), 'E_CONFLICT', 5);
+    // Nor does a keyring for another key, or an older one (a replay), even naming the right tag.
+    const now = (await a.readKeyringBytes())!.tag;
+    assert.match((await rejectsWith(a.writeKeyringBytes(keyringBytes('other key', randomBytes(16).toString('base64')), now), 'E_CONFLICT', 5)).message, /another repository key/);
+    assert.match((await rejectsWith(a.writeKeyringBytes(keyringBytes('replayed', KEYRING_CHECK, 1), now), 'E_CONFLICT', 5)).message, /not newer/);
+    // A token without the keys scope cannot write it.
+    await rejectsWith((await connect(A.url, WO)).writeKeyringBytes(keyringBytes('wo'), now), 'E_AUTH', 12);
   });
 
   it('keyring: of concurrent writers naming the same tag, exactly one wins', async () => {

@@ -8,7 +8,7 @@ import { expectEltonError, tempDir } from '../helpers.js';
 import { startKmsServer, type KmsServer } from '../support/kms-server.js';
 import { awsKms } from '../../src/crypto/kms.js';
 import {
-  addWrapping, addWriter, createKeyring, openWriter, decodeKeyring, encodeKeyring, listWrappings, newKeyFileContent, parseKeySource, removeWrapping, repoKeys, rotateKms, unlock,
+  addWrapping, addWriter, createKeyring, openWriter, sealKeyring, decodeKeyring, encodeKeyring, listWrappings, newKeyFileContent, parseKeySource, removeWrapping, repoKeys, rotateKms, unlock,
 } from '../../src/crypto/keyring.js';
 import { keyedId, padme, seal, unseal, SEAL_OVERHEAD } from '../../src/crypto/envelope.js';
 import { encodeObject, Kind } from '../../src/object.js';
@@ -87,8 +87,8 @@ describe('unit: encryption keys and sealed objects', function () {
     const { keyId: newKey } = kms.createKey();
     let { keyring, master } = await createKeyring([{ kind: 'kms', keyId: oldKey }], client());
     const file = keyFile();
-    keyring = await addWrapping(keyring, master, { kind: 'keyfile', path: file }, client());
-    keyring = await addWrapping(keyring, master, { kind: 'passphrase', passphrase: 'a long passphrase' }, client());
+    keyring = sealKeyring(await addWrapping(keyring, master, { kind: 'keyfile', path: file }, client()), master);
+    keyring = sealKeyring(await addWrapping(keyring, master, { kind: 'passphrase', passphrase: 'a long passphrase' }, client()), master);
     const listed = listWrappings(keyring);
     assert.deepEqual(listed.map((w) => w.source), ['kms', 'keyfile', 'passphrase']);
     const shown = JSON.stringify(listed);
@@ -97,22 +97,38 @@ describe('unit: encryption keys and sealed objects', function () {
 
     // Rotation to a new KMS key re-wraps only: the old key can then be disabled.
     const kmsId = keyring.wrappings[0].id;
-    keyring = await rotateKms(keyring, master, kmsId, newKey, client());
+    keyring = sealKeyring(await rotateKms(keyring, master, kmsId, newKey, client()), master);
     kms.disable(oldKey);
     assert.deepEqual(await unlock(keyring, {}, client()), master);
     assert.equal(keyring.wrappings[0].kms!.keyId, newKey);
     // Rotation of the same key after KMS rotated its material.
     kms.rotate(newKey);
-    keyring = await rotateKms(keyring, master, keyring.wrappings[0].id, undefined, client());
+    keyring = sealKeyring(await rotateKms(keyring, master, keyring.wrappings[0].id, undefined, client()), master);
     assert.deepEqual(await unlock(keyring, {}, client()), master);
     await rejects(rotateKms(keyring, master, keyring.wrappings[1].id, undefined, client()), 'E_USAGE');
 
-    keyring = removeWrapping(keyring, keyring.wrappings[2].id);
-    keyring = removeWrapping(keyring, keyring.wrappings[0].id);
+    keyring = sealKeyring(removeWrapping(keyring, keyring.wrappings[2].id), master);
+    keyring = sealKeyring(removeWrapping(keyring, keyring.wrappings[0].id), master);
+    assert.equal(keyring.generation, 7, 'one generation per change');
     assert.equal(keyring.wrappings.length, 1);
     expectEltonError(() => removeWrapping(keyring, keyring.wrappings[0].id), 'E_USAGE', /last one/);
     expectEltonError(() => removeWrapping(keyring, 'nope'), 'E_NOT_FOUND');
     assert.deepEqual(await unlock(keyring, { keyFiles: [file], kms: false }, client()), master);
+
+    // Anything changed without the key (a wrapping's date, the generation, an added writer) is caught by the MAC.
+    for (const tampered of [
+      { ...keyring, wrappings: [{ ...keyring.wrappings[0], created: '2000-01-01T00:00:00.000Z' }] },
+      { ...keyring, generation: keyring.generation + 1 },
+      { ...keyring, writers: [{ id: 'ab'.repeat(16), name: 'intruder', trees: ['x'], created: '', wrapped: 'AAAA' }] },
+    ]) {
+      await rejects(unlock(decodeKeyring(encodeKeyring(tampered), 'test'), { keyFiles: [file], kms: false }, client()), 'E_CORRUPT', /without its key/);
+    }
+    // A hostile keyring's parameters give E_CORRUPT, never a crash or a huge scrypt.
+    const hostile = JSON.parse(encodeKeyring(keyring).toString());
+    hostile.wrappings[0] = { id: '01234567', source: 'passphrase', created: '', wrapped: 'AAAA', scrypt: { N: 2 ** 24, r: 8, p: 1, salt: 'AAAAAAAAAAAAAAAAAAAAAA==' } };
+    expectEltonError(() => decodeKeyring(Buffer.from(JSON.stringify(hostile)), 'test'), 'E_CORRUPT', /malformed/);
+    expectEltonError(() => decodeKeyring(Buffer.from(JSON.stringify({ ...hostile, check: 'AA==' })), 'test'), 'E_CORRUPT');
+    expectEltonError(() => decodeKeyring(Buffer.from(JSON.stringify({ ...hostile, wrappings: [] })), 'test'), 'E_CORRUPT', /without any wrapping/);
   });
 
   it('parses key sources, and refuses short passphrases and bad key files', async () => {
@@ -158,7 +174,7 @@ describe('unit: encryption keys and sealed objects', function () {
 
   it('write-only hosts: a writer seals in its own format, readers open it, the writer opens nothing else; tampering and unlisted writers are caught', async () => {
     const { keyring: made, master } = await createKeyring([{ kind: 'keyfile', path: keyFile() }], client());
-    const { keyring, credential } = await addWriter(made, master, 'host-1', undefined, client());
+    const { keyring, credential } = await addWriter(made, master, 'host-1', ['host-1'], undefined, client());
     assert.equal(listWrappings(keyring).filter((w) => w.source === 'writer').length, 1);
     const credPath = join(tempDir(), 'host-1.writer');
     writeFileSync(credPath, JSON.stringify(credential));
@@ -179,9 +195,15 @@ describe('unit: encryption keys and sealed objects', function () {
       assert.throws(() => reader.decode(t, 'object', mine.id), (e: { code?: string }) => ['E_CORRUPT', 'E_FORMAT', 'E_AUTH'].includes(e.code ?? ''), `byte ${i}`);
     }
     // Records: the writer's own open for it; others' show only their public fields.
-    const draft = { tree: 't', root: mine.id, parent: null, message: 'secret message', author: 'a', host: 'h', time: new Date().toISOString(), git: null };
+    const draft = { tree: 'host-1', root: mine.id, parent: null, message: 'secret message', author: 'a', host: 'h', time: new Date().toISOString(), git: null };
     const stored = writer.sealVersion({ ...draft, version: 1 });
     assert.equal(reader.openVersion(stored).message, 'secret message');
+    expectEltonError(() => writer.sealVersion({ ...draft, tree: 'payroll', version: 1 }), 'E_USAGE', /only to host-1/);
+    // A writer that lies to itself about its trees still cannot make a version of another tree that readers accept.
+    const liar = encryptedCodec({ ...(await openWriter(keyring, credPath, client())), trees: ['payroll'] });
+    const forged = liar.sealVersion({ ...draft, tree: 'payroll', version: 7 });
+    expectEltonError(() => reader.openVersion(forged), 'E_CORRUPT', /may commit only to host-1/);
+    assert.equal(reader.openVersion(stored).writer, 'host-1', 'an opened record names its writer');
     const readersRecord = reader.sealVersion({ ...draft, version: 2 });
     assert.equal(writer.openVersion(readersRecord).message, '', 'a writer sees no sealed field of another\'s record');
 
