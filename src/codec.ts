@@ -29,7 +29,7 @@ export interface ObjectCodec {
    * and git go sealed into `sealed`; tree, version, root, parent and time stay public, since
    * stores issue, order and copy versions by them. Stores keep that form and never open it.
    */
-  sealVersion<R extends Omit<VersionRecord, 'version'>>(record: R): R;
+  sealVersion(record: VersionRecord): VersionRecord;
   /** A stored record opened: its sealed fields checked and restored. */
   openVersion(record: VersionRecord): VersionRecord;
 }
@@ -46,12 +46,12 @@ export const plainCodec: ObjectCodec = {
 };
 
 /**
- * What a record's seal is bound to (a sealed object binds its id): its public fields, so that
- * none can be changed, and no sealed part moved to another record, without detection. The
- * number is not bound: a master issues it after the client has sealed the draft.
+ * What a record's seal is bound to (a sealed object binds its id): its public fields, its number
+ * included, so that none can be changed, no sealed part moved to another record, and no record
+ * shown again under a newer number (a rollback), without detection.
  */
-const recordBinding = (r: Omit<VersionRecord, 'version'>) =>
-  sha256(`elton record\n${r.tree}\n${r.parent ?? ''}\n${r.root}\n${r.time}`).toString('hex');
+const recordBinding = (r: VersionRecord) =>
+  sha256(`elton record\n${r.tree}\n${r.version}\n${r.parent ?? ''}\n${r.root}\n${r.time}`).toString('hex');
 
 interface SealedFields { message: string; author: string; host: string; git: VersionRecord['git'] }
 

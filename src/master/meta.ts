@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { decodeIndex, type PackEntry } from '../store/pack.js';
 import type { Location, ObjectIndex } from '../store/file-store.js';
-import { staleParent, usage } from '../errors.js';
+import { conflict, staleParent, usage } from '../errors.js';
 import { decodeVersion, divergedVersion, encodeVersion, sameVersion, type VersionRecord } from '../version.js';
 import type { PutOutcome, VersionDraft } from '../store/store.js';
 
@@ -152,13 +152,17 @@ export class MasterMeta implements ObjectIndex {
    * Issues tree@(latest + 1) in one transaction, and records `completeTrees` (checked by the
    * caller before the transaction: objects are never removed, so the check stays true).
    */
-  async issue(draft: VersionDraft, force: boolean, completeTrees: Iterable<string>): Promise<{ record: VersionRecord; bytes: Buffer }> {
+  /** `expect`: the only number the version may take (a sealed record binds it); another is E_CONFLICT, reason "number". */
+  async issue(draft: VersionDraft, force: boolean, completeTrees: Iterable<string>, expect?: number): Promise<{ record: VersionRecord; bytes: Buffer }> {
     const result = this.root.transactionSync(() => {
       const latest = this.latest.get(draft.tree) ?? 0;
       if (draft.parent !== null && (draft.parent < 1 || draft.parent > latest)) {
         throw usage(`parent @${draft.parent} of ${draft.tree} does not exist (latest is @${latest})`, 'commit from a workspace checked out from this master');
       }
       if (latest !== (draft.parent ?? 0) && !force) throw staleParent(draft.tree, latest, draft.parent);
+      if (expect !== undefined && expect !== latest + 1) {
+        throw conflict(`${draft.tree}@${expect} was sealed for a number the master cannot give (the next is @${latest + 1})`, 'commit again: elton seals it for the next number', { tree: draft.tree, latest, reason: 'number' });
+      }
       const record: VersionRecord = { ...draft, version: latest + 1 };
       const bytes = encodeVersion(record);
       this.versions.putSync([draft.tree, record.version], bytes);

@@ -690,9 +690,12 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
         }
         if (method === 'POST') {
           need('write');
-          const q = await jsonBody<{ draft: unknown; force?: unknown; contents?: unknown }>(req, encrypted ? ISSUE_LIMIT : JSON_LIMIT);
+          const q = await jsonBody<{ draft: unknown; force?: unknown; contents?: unknown; version?: unknown }>(req, encrypted ? ISSUE_LIMIT : JSON_LIMIT);
           const draft = checkDraft(tree, q.draft, encrypted);
           const contents = encrypted ? checkContents(q.contents) : undefined;
+          // A sealed record binds its number: the client names it, and gets exactly it or a conflict.
+          const expect = encrypted ? q.version : undefined;
+          if (encrypted && !(Number.isSafeInteger(expect) && (expect as number) >= 1)) throw usage('an encrypted master needs the number the version was sealed for ("version")');
           const home = homeFor();
           if (home) {
             const { record, bytes } = await keepAlive(res, () => federation!.forwardIssue(home, draft, q.force === true));
@@ -712,7 +715,7 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
             if (check.missing.length) throw incomplete('the master', 'this version', check.missing);
             walked = check.walked;
           }
-          const { record, bytes } = await meta.issue(draft, q.force === true, walked);
+          const { record, bytes } = await meta.issue(draft, q.force === true, walked, expect as number | undefined);
           replication?.kick();
           return sendRecord(res, 201, record.version, bytes, true);
         }

@@ -38,6 +38,9 @@ export interface UploadResult { objects: number; stored: number; bytes: number }
 /** What a version needs beside it, for an encrypted master, which cannot walk sealed trees (docs/master.md). */
 const noContents = () => usage('an encrypted master needs the ids a version reaches, and none were given', 'this is a bug in the caller: report it');
 
+/** Of writers racing with --force for an encrypted master's next number, each tries this many. */
+const MAX_NUMBER_ATTEMPTS = 8;
+
 export class HttpStore implements Remote, KeyringHolder, IdLister {
   private readonly records = new Map<string, VersionRecord>();
 
@@ -205,16 +208,27 @@ export class HttpStore implements Remote, KeyringHolder, IdLister {
   }
 
   /** An encrypted master also gets `contents` (it cannot walk the sealed trees to check the version is complete). */
-  async issueVersion(draft: VersionDraft, force: boolean, contents?: VersionContents): Promise<VersionRecord> {
-    let request: Record<string, unknown> = { draft, force };
-    if (this.config.encryption) {
-      if (!contents) throw noContents();
-      request = { ...request, contents: { ids: encodeIds(contents.ids).toString('base64'), parentToo: contents.parentToo } };
+  async issueVersion(draft: VersionDraft, force: boolean, contents?: VersionContents, seal?: (record: VersionRecord) => VersionRecord): Promise<VersionRecord> {
+    if (!this.config.encryption) return this.postVersion(draft, { draft, force });
+    if (!contents || !seal) throw noContents();
+    const ids = encodeIds(contents.ids).toString('base64');
+    // The seal binds the number, so the client names it (parent + 1, or with --force the latest +
+    // 1) and the master issues exactly that one; if another writer took it first, --force tries the next.
+    for (let attempt = 1; ; attempt++) {
+      const version = force ? (await this.latestVersion(draft.tree)) + 1 : (draft.parent ?? 0) + 1;
+      try {
+        return await this.postVersion(draft, { draft: seal({ ...draft, version }), force, version, contents: { ids, parentToo: contents.parentToo } }, version);
+      } catch (err) {
+        if (!(force && attempt < MAX_NUMBER_ATTEMPTS && hasCode(err, 'E_CONFLICT') && err.details?.reason === 'number')) throw err;
+      }
     }
+  }
+
+  private async postVersion(draft: VersionDraft, request: Record<string, unknown>, version?: number): Promise<VersionRecord> {
     const body = Buffer.from(JSON.stringify(request));
     const res = await this.client.fetch({ method: 'POST', path: `${treePath(draft.tree)}/versions`, body, contentType: 'application/json' });
     const record = decodeVersion(res.body, draft.tree, versionHeader(res.headers));
-    if (record.root !== draft.root) throw remoteError(`${this.url} issued ${draft.tree}@${record.version} for another root`);
+    if (record.root !== draft.root || (version !== undefined && record.version !== version)) throw remoteError(`${this.url} issued ${draft.tree}@${record.version} for another root or number`);
     return this.remember(record);
   }
 

@@ -507,12 +507,12 @@ export class S3Store implements Remote, KeyringHolder, IdLister {
    * Latest + 1, created with a conditional PUT. Losing the race (412) means another writer
    * took that number: the stale-parent policy decides, exactly as for every other store.
    */
-  async issueVersion(draft: VersionDraft, force: boolean, contents: VersionContents): Promise<VersionRecord> {
+  async issueVersion(draft: VersionDraft, force: boolean, contents: VersionContents, seal = (r: VersionRecord) => r): Promise<VersionRecord> {
     const indexes = await this.indexesFor(draft.root, contents.ids, draft.tree, contents.parentToo ? draft.parent : null);
     for (;;) {
       const latest = await this.latestVersion(draft.tree);
       if (latest !== (draft.parent ?? 0) && !force) throw staleParent(draft.tree, latest, draft.parent);
-      const record: VersionRecord = { ...draft, version: latest + 1 };
+      const record: VersionRecord = seal({ ...draft, version: latest + 1 });
       const envelope = encodeEnvelope(record, indexes);
       if (await this.putIfAbsent(this.versionPath(draft.tree, record.version), envelope)) {
         this.envelopes.set(`${record.tree}@${record.version}`, indexes);

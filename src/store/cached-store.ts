@@ -249,7 +249,7 @@ export class CachedStore implements Store {
     // A delta is made from plaintext, which a store of sealed objects could not rebuild.
     const similar = changed && !this.codec.encrypted ? (id: string) => changed.similar.get(id) : undefined;
     if (wanted.size) await this.remote.send(this.codec.encrypted ? [...wanted].sort() : [...wanted], { ...this.source, similar }, reporter);
-    const stored = await this.remote.issueVersion(this.codec.sealVersion(draft), force, { ids, parentToo: !!changed });
+    const stored = await this.remote.issueVersion(draft, force, { ids, parentToo: !!changed }, (record) => this.codec.sealVersion(record));
     const opened = this.codec.openVersion(stored);
     await this.local.createVersion(stored);
     return opened;

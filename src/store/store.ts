@@ -168,8 +168,12 @@ export interface Remote {
   /** See Store.staleLatest. */
   readonly stale?: ReadonlyMap<string, string>;
   readVersion(tree: string, version: number): Promise<VersionRecord>;
-  /** As Store.issueVersion, once every object of the draft has been sent. */
-  issueVersion(draft: VersionDraft, force: boolean, contents: VersionContents): Promise<VersionRecord>;
+  /**
+   * As Store.issueVersion, once every object of the draft has been sent. `seal` turns the record,
+   * numbered, into its stored form (an encrypted store's seal binds the number): the remote calls
+   * it for the number it is about to create, again if it must take another.
+   */
+  issueVersion(draft: VersionDraft, force: boolean, contents: VersionContents, seal?: (record: VersionRecord) => VersionRecord): Promise<VersionRecord>;
   /** As CopyTarget.putVersion. */
   putVersion(record: VersionRecord, contents: CopiedContents): Promise<PutOutcome>;
   /** As CopySource.lengths. */

@@ -2,6 +2,7 @@
 // opaque ciphertext, driven through HttpStore (and a CachedStore in front of it) with the key
 // held only here, in the test.
 
+import type { VersionRecord } from '../../src/version.js';
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -92,6 +93,7 @@ describe('integration: encrypted master', function () {
   let tokens: string;
   const key = randomBytes(32);
   const codec = encryptedCodec(repoKeys(key));
+  const sealer = (r: VersionRecord) => codec.sealVersion(r);
   const v1 = version(codec, CONTENT);
   const v2 = version(codec, CONTENT2);
 
@@ -198,7 +200,7 @@ describe('integration: encrypted master', function () {
 
   it('issues a version from a sealed draft and the ids it reaches, and reads it back sealed', async () => {
     const ids = v1.all.map((o) => o.id);
-    const issued = await a.issueVersion(codec.sealVersion(draftOf('photos', v1.root.id, null)), false, { ids, parentToo: false });
+    const issued = await a.issueVersion(draftOf('photos', v1.root.id, null), false, { ids, parentToo: false }, sealer);
     assert.equal(issued.version, 1);
     assert.equal(issued.message, '');
     assert.ok(issued.sealed);
@@ -213,23 +215,23 @@ describe('integration: encrypted master', function () {
 
     // The second version names only what it reaches beyond its parent.
     await a.send(v2.all.map((o) => o.id), sourceOf(v2.all));
-    const second = await a.issueVersion(codec.sealVersion(draftOf('photos', v2.root.id, 1)), false, { ids: v2.all.map((o) => o.id), parentToo: true });
+    const second = await a.issueVersion(draftOf('photos', v2.root.id, 1), false, { ids: v2.all.map((o) => o.id), parentToo: true }, sealer);
     assert.equal(second.version, 2);
     assert.equal(codec.openVersion(await reader.readVersion('photos', 2)).parent, 1);
   });
 
   it('refuses a version whose ids or root are not held, an unsealed draft, and contents relative to a missing parent', async () => {
     const absent = randomBytes(32).toString('hex');
-    const e = await rejectsWith(a.issueVersion(codec.sealVersion(draftOf('photos', v1.root.id, 2)), false, { ids: [v1.chunk.id, absent], parentToo: true }), 'E_INCOMPLETE');
+    const e = await rejectsWith(a.issueVersion(draftOf('photos', v1.root.id, 2), false, { ids: [v1.chunk.id, absent], parentToo: true }, sealer), 'E_INCOMPLETE');
     assert.deepEqual(e.details!.missing, [absent]);
-    const noRoot = await rejectsWith(a.issueVersion(codec.sealVersion(draftOf('other', absent, null)), false, { ids: [], parentToo: false }), 'E_INCOMPLETE');
+    const noRoot = await rejectsWith(a.issueVersion(draftOf('other', absent, null), false, { ids: [], parentToo: false }, sealer), 'E_INCOMPLETE');
     assert.deepEqual(noRoot.details!.missing, [absent]);
-    await rejectsWith(a.issueVersion(draftOf('photos', v1.root.id, 2), false, { ids: [], parentToo: true }), 'E_USAGE', 2);
-    await rejectsWith(a.issueVersion(codec.sealVersion(draftOf('fresh', v1.root.id, 7)), false, { ids: [], parentToo: true }), 'E_INCOMPLETE');
+    await rejectsWith(a.issueVersion(draftOf('photos', v1.root.id, 2), false, { ids: [], parentToo: true }, (r) => r), 'E_USAGE', 2);
+    await rejectsWith(a.issueVersion(draftOf('fresh', v1.root.id, 7), false, { ids: [], parentToo: true }, sealer), 'E_INCOMPLETE');
     // Without contents at all (a client unaware of encrypted masters), the request is refused.
     const res = await fetch(`${A.url}/v1/trees/photos/versions`, {
       method: 'POST', headers: { authorization: `Bearer ${RW}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ draft: codec.sealVersion(draftOf('photos', v1.root.id, 2)), force: false }),
+      body: JSON.stringify({ draft: codec.sealVersion({ ...draftOf('photos', v1.root.id, 2), version: 3 }), force: false, version: 3 }),
     });
     assert.equal(res.status, 400);
     assert.equal(await a.latestVersion('photos'), 2, 'nothing refused was issued');
@@ -268,6 +270,28 @@ describe('integration: encrypted master', function () {
     await reader.readObjects([v3.chunk.id], (id, data) => { got.push(reader.codec.decode(data, 'chunk', id).plain.toString()); });
     assert.deepEqual(got, ['a third version, committed through a cache']);
     await reader.close();
+  });
+
+  it('a record shown again under a newer number (a rollback by any write token) does not open; racing --force writers each get a number', async () => {
+    const old = await a.readVersion('photos', 1);
+    const latest = await a.latestVersion('photos');
+    const res = await fetch(`${A.url}/v1/trees/photos/versions`, {
+      method: 'POST', headers: { authorization: `Bearer ${RW}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ draft: old, force: true, version: latest + 1, contents: { ids: '', parentToo: false } }),
+    });
+    assert.equal(res.status, 201, await res.clone().text());
+    const replayed = await a.readVersion('photos', latest + 1);
+    assert.equal(replayed.sealed, old.sealed, 'the master took it: it cannot check seals');
+    assert.throws(() => codec.openVersion(replayed), (e: EltonError) => e.code === 'E_CORRUPT' && /does not authenticate/.test(e.message));
+    // The number a sealed draft names is the only one it gets; --force clients move on to the next.
+    const wrong = await fetch(`${A.url}/v1/trees/photos/versions`, {
+      method: 'POST', headers: { authorization: `Bearer ${RW}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ draft: codec.sealVersion({ ...draftOf('photos', v1.root.id, 1), version: 99 }), force: true, version: 99, contents: { ids: '', parentToo: false } }),
+    });
+    assert.equal(wrong.status, 409);
+    const racers = await Promise.all([1, 2, 3, 4].map(async () => (await connect(A.url, RW)).issueVersion(draftOf('photos', v1.root.id, 1), true, { ids: [], parentToo: false }, sealer)));
+    assert.deepEqual(racers.map((r) => r.version).sort((x, y) => x - y), [latest + 2, latest + 3, latest + 4, latest + 5]);
+    for (const r of racers) assert.equal(codec.openVersion(await a.readVersion('photos', r.version)).message, MESSAGE);
   });
 
   it('lists every object id it holds, in pages', async () => {
