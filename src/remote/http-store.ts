@@ -40,6 +40,8 @@ const noContents = () => usage('an encrypted master needs the ids a version reac
 
 /** Of writers racing with --force for an encrypted master's next number, each tries this many. */
 const MAX_NUMBER_ATTEMPTS = 8;
+/** Ids per `missing` request: 32 MiB, half the master's limit on an id list. */
+const MISSING_BATCH = 1 << 20;
 
 export class HttpStore implements Remote, KeyringHolder, IdLister {
   private readonly records = new Map<string, VersionRecord>();
@@ -66,11 +68,16 @@ export class HttpStore implements Remote, KeyringHolder, IdLister {
   get url(): string { return this.client.url; }
   get transfer() { return this.client.transfer; }
 
+  /** One request per million ids (32 MiB), so that any number of ids stays under the master's body limit. */
   async missing(ids: Iterable<string>): Promise<Set<string>> {
-    const body = encodeIds(ids);
-    if (!body.length) return new Set();
-    const res = await this.client.fetch({ method: 'POST', path: `${API}/missing`, body, contentType: 'application/octet-stream' });
-    return new Set(decodeIds(res.body));
+    const list = [...ids];
+    const out = new Set<string>();
+    for (let i = 0; i < list.length; i += MISSING_BATCH) {
+      const body = encodeIds(list.slice(i, i + MISSING_BATCH));
+      const res = await this.client.fetch({ method: 'POST', path: `${API}/missing`, body, contentType: 'application/octet-stream' });
+      for (const id of decodeIds(res.body)) out.add(id);
+    }
+    return out;
   }
 
   /** Streams objects up as one pack; `produce` adds them to it, with backpressure. */
