@@ -120,6 +120,12 @@ describe('integration: encrypted buckets and masters, keyless backups', function
       assert.match(assertJsonError(await eltonAsync(dst, ['log', '--json'], { ...withKey(), ELTON_KEYFILE: `${keyFile}:${other}` }), 'E_CORRUPT', 7).message, /for another key/);
       await bucket.writeKeyringBytes(current.data, (await bucket.readKeyringBytes())!.tag);
       ok(await eltonAsync(dst, ['log', '--json'], withKey()));
+      // Replacing it names the ETag read: a stale one is E_CONFLICT (If-Match), and so is creating one over it.
+      const stale = (await bucket.readKeyringBytes())!.tag;
+      await bucket.writeKeyringBytes(firstRing, stale);
+      await assert.rejects(bucket.writeKeyringBytes(current.data, stale), (e: { code?: string }) => e.code === 'E_CONFLICT');
+      await assert.rejects(bucket.writeKeyringBytes(current.data, null), (e: { code?: string }) => e.code === 'E_CONFLICT');
+      await bucket.writeKeyringBytes(current.data, (await bucket.readKeyringBytes())!.tag);
     } finally {
       await bucket.close();
     }
