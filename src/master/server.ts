@@ -594,7 +594,10 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
       return void res.end();
     }
     if (path === `${API}/keyring` && (method === 'GET' || method === 'PUT')) {
-      need(method === 'GET' ? 'read' : 'keys');
+      // Creating the keyring takes a write token (the first push or backup into a new encrypted
+      // master); replacing it, the keys scope, since that decides who can open the repository.
+      const replacing = method === 'PUT' && req.headers['if-none-match'] === undefined;
+      need(method === 'GET' ? 'read' : replacing ? 'keys' : 'write');
       if (!encrypted) throw usage('this master holds a plain repository, which has no keyring', 'keyrings belong to encrypted masters (elton master --encrypted; docs/master.md)');
       if (method === 'GET') {
         const data = await readKeyring();
