@@ -100,10 +100,7 @@ export function encryptedCodec(keys: RepoKeys): ObjectCodec {
     },
     sealVersion(record) {
       if (record.sealed !== undefined) return record;
-      if (keys.writer && !keys.trees?.includes(record.tree)) {
-        throw usage(`this write-only host may commit only to ${keys.trees?.join(', ') || 'no tree'}, not "${record.tree}"`,
-          'commit to one of its trees (elton init --tree NAME), or ask for a credential that lists this one (elton key writer NAME --tree TREE)');
-      }
+      assertMayCommit(keys, record.tree);
       const fields: SealedFields = { message: record.message, author: record.author, host: record.host, git: record.git };
       const sealed = seal(keys, recordBinding(record), Buffer.from(JSON.stringify(fields), 'utf8')).toString('base64');
       return { ...record, message: '', author: '', host: '', git: null, sealed };
@@ -125,13 +122,24 @@ export function encryptedCodec(keys: RepoKeys): ObjectCodec {
       const plain = unseal(k, binding, sealed, `version record ${name}`);
       // A write-only host may make versions of its own trees only: anything else it sealed is a forgery.
       const writer = k !== keys && 'trees' in k ? k as WriterKeys : undefined;
-      if (writer && !writer.trees.includes(record.tree)) throw bad(`it was sealed by the write-only host "${writer.name}", which may commit only to ${writer.trees.join(', ')}`);
+      if (writer && !writer.trees.includes(record.tree)) {
+        throw corrupt(`version record ${name}: it was sealed by the write-only host "${writer.name}", which may commit only to ${writer.trees.join(', ')}`,
+          `a forgery, or that host's trees changed: remove the writer (elton key remove ${writer.name}'s id, see elton key list) if its credential may be stolen`, { object: name });
+      }
       let f: SealedFields;
       try { f = JSON.parse(plain.toString('utf8')) as SealedFields; } catch { throw bad('its sealed fields are not JSON'); }
       const { sealed: _, ...open } = record;
       return { ...open, message: f.message, author: f.author, host: f.host, git: f.git, ...(writer ? { writer: writer.name } : {}) };
     },
   };
+}
+
+/** A write-only host may commit to its own trees only: said before anything is uploaded. */
+export function assertMayCommit(keys: RepoKeys | undefined, tree: string): void {
+  if (keys?.writer && !keys.trees?.includes(tree)) {
+    throw usage(`this write-only host may commit only to ${keys.trees?.join(', ') || 'no tree'}, not "${tree}"`,
+      'commit to one of its trees (elton init --tree NAME), or ask for a credential that lists this one (elton key writer NAME --tree TREE)');
+  }
 }
 
 /** The codec for these keys (a worker thread rebuilds its store's codec from them). */

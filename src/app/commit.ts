@@ -6,6 +6,7 @@ import { EltonError, hasCode, usage } from '../errors.js';
 import { buildTrees, encodeTreeObject } from '../snapshot.js';
 import { formatRef } from '../ref.js';
 import type { Store, Transfer, VersionDraft } from '../store/store.js';
+import { assertMayCommit } from '../codec.js';
 import type { VersionRecord } from '../version.js';
 import type { Reporter } from '../events.js';
 import type { PendingCommit, Workspace } from '../workspace/workspace.js';
@@ -100,6 +101,7 @@ export async function commit(opts: CommitOptions, deps: Deps): Promise<CommitRes
     const head = await ws.readHead();
     if (head?.paths) throw usage('this workspace holds a partial checkout, and a commit from it would drop the rest of the tree', `check out the whole version first: \`elton checkout ${tree}@${head.version}\``);
     const base = head?.tree === tree ? head.version : null;
+    assertMayCommit(store.codec.keys, tree);
     const { compression, chunker } = store.config;
     const writer = store.writer();
     const stored = new Set<string>();

@@ -7,6 +7,7 @@ import { checkTreeName, treeNameFromDir } from '../ref.js';
 import type { S3Settings } from '../remote/s3-client.js';
 import { createEncryptedStore, createStore, isNetworkUrl, normalizeRemote } from '../store/open.js';
 import { createKeyring, listWrappings, parseKeySource } from '../crypto/keyring.js';
+import { assertMayCommit } from '../codec.js';
 import { kmsClient } from '../crypto/unlock.js';
 import { Workspace, WORKSPACE_FORMAT } from '../workspace/workspace.js';
 import type { Store, Transfer } from '../store/store.js';
@@ -35,11 +36,13 @@ export async function init(opts: InitOptions, deps: Deps): Promise<InitResult> {
   const keys = opts.encrypt ? await createKeyring((opts.encrypt.sources.length ? opts.encrypt.sources : ['passphrase']).map((s) => parseKeySource(s, opts.encrypt!.passphrase)), kmsClient) : undefined;
   const created = await fsp.mkdir(root, { recursive: true });
   const ws = await Workspace.create(root, { format: WORKSPACE_FORMAT, tree, remote });
-  let store: Store;
+  let store: Store | undefined;
   try {
     // For a master, this fetches its store config: an unreachable master or a bad token fails init here.
     store = keys ? await createEncryptedStore(ws.remoteUrl, keys.keyring, keys.master, storeOptions(ws)) : await createStore(ws.remoteUrl, storeOptions(ws));
+    assertMayCommit(store.codec.keys, tree);
   } catch (err) {
+    await store?.close();
     await fsp.rm(created ?? ws.meta, { recursive: true, force: true });
     throw err;
   }

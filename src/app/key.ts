@@ -9,8 +9,9 @@ import { isNetworkUrl, normalizeRemote, openKeyringOf } from '../store/open.js';
 import type { KeyringHolder } from '../store/store.js';
 import { checkTreeName } from '../ref.js';
 import { Workspace } from '../workspace/workspace.js';
-import { addWrapping, addWriter, decodeKeyring, sealKeyring, encodeKeyring, listWrappings, newKeyFileContent, parseKeySource, removeWrapping, rotateKms, unlock, type Keyring } from '../crypto/keyring.js';
-import { kmsClient, offeredKeys } from '../crypto/unlock.js';
+import { addWrapping, addWriter, decodeKeyring, sealKeyring, encodeKeyring, listWrappings, newKeyFileContent, parseKeySource, removeWrapping, rotateKms, type Keyring } from '../crypto/keyring.js';
+import { kmsClient, offeredKeys, openKeyring } from '../crypto/unlock.js';
+import { pinKeyring, readPin } from '../crypto/pin.js';
 import type { Deps } from './context.js';
 
 export interface KeyListing { store: string; wrappings: Array<{ id: string; source: string; created: string; detail: string }> }
@@ -38,21 +39,30 @@ async function keyringPlace(remote: string | undefined, deps: Deps): Promise<Pla
   return { url, holder, close, cache };
 }
 
-async function readKeyringAt(place: Place): Promise<{ keyring: Keyring; tag: string }> {
+async function readKeyringAt(place: Place): Promise<{ keyring: Keyring; data: Buffer; tag: string }> {
   const held = await place.holder.readKeyringBytes();
   if (!held) throw notFound(`the keyring of the encrypted store at ${place.url}`, 'restore it from a backup of the store (elton backup copies it)');
-  return { keyring: decodeKeyring(held.data, place.url), tag: held.tag };
+  return { keyring: decodeKeyring(held.data, place.url), data: held.data, tag: held.tag };
 }
 
-/** Opens the key, changes the keyring, and writes it back only if nobody changed it meanwhile. */
+/**
+ * Opens the key, changes the keyring, and writes it back only if nobody changed it meanwhile.
+ * The keyring is opened against this host's pin, like any command's: a rolled-back one is
+ * refused, and one changed without the key is replaced by the change made to the pinned copy
+ * (numbered past the bad one, so the store takes it), which repairs the store.
+ */
 async function withKeyring(remote: string | undefined, deps: Deps, change: (keyring: Keyring, master: Buffer) => Promise<Keyring> | Keyring): Promise<KeyListing> {
   const place = await keyringPlace(remote, deps);
   try {
-    const { keyring, tag } = await readKeyringAt(place);
-    const master = await unlock(keyring, offeredKeys(), kmsClient);
-    const changed = sealKeyring(await change(keyring, master), master);
+    const read = await readKeyringAt(place);
+    if (offeredKeys().writer) throw usage('a write-only host cannot change the keyring', 'run key commands where the repository key is (ELTON_KEYFILE, ELTON_PASSPHRASE or KMS), without ELTON_WRITER');
+    const opened = await openKeyring(read.data, place.url);
+    const base = opened.fromPin ? { ...opened.keyring, generation: Math.max(opened.keyring.generation, read.keyring.generation) } : opened.keyring;
+    const master = opened.master!;
+    const changed = sealKeyring(await change(base, master), master);
     const data = encodeKeyring(changed);
-    await place.holder.writeKeyringBytes(data, tag);
+    await place.holder.writeKeyringBytes(data, read.tag);
+    await pinKeyring(data, changed, await readPin(changed.check));
     // The workspace's cache keeps a copy, which opens the store without asking the remote.
     if (place.cache) await writeFileAtomic(join(place.cache, 'keyring'), data).catch(() => {});
     return { store: place.url, wrappings: listWrappings(changed) };

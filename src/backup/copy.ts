@@ -9,7 +9,7 @@
 
 import { conflict, EltonError, hasCode, notFound, usage } from '../errors.js';
 import { isSealed, SEAL_OVERHEAD } from '../crypto/envelope.js';
-import { decodeKeyring } from '../crypto/keyring.js';
+import { decodeKeyring, MAX_GENERATION_STEP } from '../crypto/keyring.js';
 import { keyringHolderOf } from '../store/open.js';
 import type { Reporter } from '../events.js';
 import { decodeObject, decodeObjectAsync, Kind } from '../object.js';
@@ -170,10 +170,6 @@ export async function copyVersions(origin: Origin, target: CopyTarget, opts: Cop
   let bytes = sendable.reduce((n, id) => n + lengths.get(id)!, 0);
   let objects = sendable.length;
 
-  // The keyring goes before any record that needs it, and on every run: a wrapping or writer
-  // removed at the source is removed from the copy too.
-  if (sealed && !opts.dryRun) await copyKeyring(direct, target);
-
   if (!opts.dryRun && sendable.length) {
     const sent = { objects: 0, bytes: 0 };
     const source = checkedSource(origin, sealed, treeIds, plainSizes, lengths, failed, sent, opts.bytesPerSecond);
@@ -184,6 +180,10 @@ export async function copyVersions(origin: Origin, target: CopyTarget, opts: Cop
     objects = sent.objects;
     bytes = sent.bytes;
   }
+
+  // The keyring goes before any record that needs it, and on every run: a writer removed at the
+  // source is removed from the copy too. After the data: a target refusing it loses no data moved.
+  if (sealed && !opts.dryRun) await copyKeyring(direct, target);
 
   // 4. Versions, oldest first per tree, each once everything it reaches is at the target.
   const copied: string[] = [];
@@ -271,7 +271,7 @@ function checkedSource(
  * check value), with the source's wrappings and writers, so that a writer removed at the source
  * is removed at the copy. A target whose keyring is as new or newer (changed there) keeps it.
  */
-async function copyKeyring(direct: CopySource, target: CopyTarget): Promise<void> {
+export async function copyKeyring(direct: CopySource, target: CopyTarget): Promise<void> {
   const from = await keyringHolderOf(direct, direct.url).readKeyringBytes();
   if (!from) throw notFound(`the keyring of the encrypted store at ${direct.url}`, 'restore it from a backup of the store');
   const to = keyringHolderOf(target, target.url);
@@ -283,6 +283,10 @@ async function copyKeyring(direct: CopySource, target: CopyTarget): Promise<void
     throw conflict(`${target.url} holds an encrypted store with another key than ${direct.url}`, 'back up to another prefix, bucket or directory');
   }
   if (held && held.generation >= source.generation) return;
+  if (held && source.generation > held.generation + MAX_GENERATION_STEP) {
+    throw conflict(`the keyring at ${direct.url} jumps ${source.generation - held.generation} generations past the copy's at ${target.url}`,
+      'no key command makes such a jump: someone without the key may have written it; check it with `elton key list --store URL` on a host that holds the key');
+  }
   await to.writeKeyringBytes(from.data, there?.tag ?? null);
 }
 

@@ -78,6 +78,10 @@ export interface WriterEntry {
 
 /** scrypt at N = 2^16, r = 8: about 64 MiB and 0.2 s here, per unlock. */
 export const SCRYPT = { N: 2 ** 16, r: 8, p: 1 };
+const SCRYPT_MAXMEM = 256 * 1024 * 1024;
+/** A keyring lists at most this many wrappings and writers: each passphrase wrapping may cost a reader a second of scrypt. */
+const MAX_WRAPPINGS = 32;
+const MAX_WRITERS = 1024;
 const KMS_CONTEXT = { purpose: 'elton-repository-key' };
 
 const derive = (master: Buffer, label: string) => Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), `elton ${label} v1`, 32));
@@ -105,6 +109,13 @@ export function writerKeys(key: Buffer, id: string, trees: string[]): RepoKeys &
 const macOf = (keyring: Omit<Keyring, 'mac'> & { mac?: string }, master: Buffer) =>
   createHmac('sha256', derive(master, 'keyring mac')).update(JSON.stringify({ ...keyring, mac: undefined })).digest('base64');
 
+/**
+ * How far a keyring's generation may jump at once. Each change adds one; a copy may carry several
+ * over. Without a bound, one write of a keyring at generation 2^53 (a bad MAC, from someone
+ * without the key) would leave nothing newer that could ever replace it.
+ */
+export const MAX_GENERATION_STEP = 1 << 16;
+
 /** A changed keyring, ready to store: its generation one higher, and its MAC made anew. */
 export function sealKeyring(keyring: Omit<Keyring, 'mac' | 'generation'> & { generation?: number; mac?: string }, master: Buffer): Keyring {
   const { mac: _, ...rest } = keyring;
@@ -118,14 +129,15 @@ export function checkKeyringMac(keyring: Keyring, master: Buffer, where = 'this 
   const got = Buffer.from(typeof keyring.mac === 'string' ? keyring.mac : '', 'base64');
   if (got.length !== want.length || !timingSafeEqual(got, want)) {
     throw new EltonError('E_CORRUPT', `the keyring of ${where} was changed by someone without its key`, EXIT.corrupt,
-      'restore the keyring from a backup of the store (elton backup copies it), and find out who can write to the store');
+      'a host that opened it before keeps a checked copy (the user cache\'s keyrings/): the next key command from such a host writes that one back; find out who can write to the store',
+      { object: 'keyring', keyringMac: true });
   }
 }
 
 const checkOf = (master: Buffer) => createHmac('sha256', derive(master, 'keyring check')).update('elton').digest().subarray(0, 16).toString('base64');
 
 function scrypt(passphrase: string, salt: Buffer, p: { N: number; r: number; p: number }): Promise<Buffer> {
-  const options: ScryptOptions = { N: p.N, r: p.r, p: p.p, maxmem: 256 * 1024 * 1024 };
+  const options: ScryptOptions = { N: p.N, r: p.r, p: p.p, maxmem: SCRYPT_MAXMEM };
   return new Promise((resolve, reject) => scryptCb(passphrase.normalize('NFC'), salt, 32, options, (err, key) => (err ? reject(err) : resolve(key))));
 }
 
@@ -234,14 +246,14 @@ export interface Unlockers {
  * passphrase, then KMS), and checks the key it yields. A wrong passphrase or key file is E_AUTH
  * (exit 12), and nothing is ever decrypted with a wrong key.
  */
-export async function unlock(keyring: Keyring, offered: Unlockers, kms: () => Kms): Promise<Buffer> {
+export async function unlock(keyring: Keyring, offered: Unlockers, kms: () => Kms, where?: string): Promise<Buffer> {
   if (keyring.format !== KEYRING_FORMAT) throw new EltonError('E_FORMAT', `keyring format ${keyring.format} is not supported`, EXIT.format, 'upgrade elton');
   const expected = Buffer.from(keyring.check, 'base64');
   const accept = (master: Buffer | undefined) => {
     if (!master || master.length !== 32) return undefined;
     const check = Buffer.from(checkOf(master), 'base64');
     if (check.length !== expected.length || !timingSafeEqual(check, expected)) return undefined;
-    checkKeyringMac(keyring, master);
+    checkKeyringMac(keyring, master, where);
     return master;
   };
   const tried: string[] = [];
@@ -360,6 +372,7 @@ export function decodeKeyring(data: Buffer, where: string): Keyring {
   const b64 = (x: unknown, bytes?: number) => typeof x === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(x) && (bytes === undefined || Buffer.from(x, 'base64').length === bytes);
   if (!b64(k.check, 16) || !b64(k.mac, 32) || !Number.isSafeInteger(k.generation) || k.generation < 1) throw bad('malformed');
   if (!Array.isArray(k.wrappings) || !k.wrappings.length) throw bad('without any wrapping');
+  if (k.wrappings.length > MAX_WRAPPINGS || (Array.isArray(k.writers) && k.writers.length > MAX_WRITERS)) throw bad('malformed (too many wrappings or writers)');
   for (const w of k.wrappings) {
     const ok = typeof w?.id === 'string' && /^[0-9a-f]{8}$/.test(w.id) && typeof w.created === 'string' && b64(w.wrapped) && (
       (w.source === 'passphrase' && !!w.scrypt && validScrypt(w.scrypt) && b64(w.scrypt.salt, 16))
@@ -380,7 +393,8 @@ export function decodeKeyring(data: Buffer, where: string): Keyring {
 /** scrypt parameters this elton will run: N a power of two up to 2^20, r and p small (a hostile keyring must not exhaust memory). */
 const validScrypt = (p: { N: unknown; r: unknown; p: unknown }) =>
   Number.isSafeInteger(p.N) && (p.N as number) >= 2 ** 14 && (p.N as number) <= 2 ** 20 && ((p.N as number) & ((p.N as number) - 1)) === 0
-  && Number.isSafeInteger(p.r) && (p.r as number) >= 1 && (p.r as number) <= 32 && Number.isSafeInteger(p.p) && (p.p as number) >= 1 && (p.p as number) <= 16;
+  && Number.isSafeInteger(p.r) && (p.r as number) >= 1 && (p.r as number) <= 32 && Number.isSafeInteger(p.p) && (p.p as number) >= 1 && (p.p as number) <= 16
+  && 128 * (p.N as number) * (p.r as number) <= SCRYPT_MAXMEM / 2;
 
 // --- write-only hosts ------------------------------------------------------------------------
 

@@ -3,8 +3,9 @@
 import { delimiter } from 'node:path';
 import type { FileStore } from '../store/file-store.js';
 import type { Kms } from './kms.js';
-import { usage } from '../errors.js';
-import { openWriter, repoKeys, unlock, type Keyring, type RepoKeys, type Unlockers } from './keyring.js';
+import { EltonError, hasCode, notFound, usage } from '../errors.js';
+import { decodeKeyring, openWriter, repoKeys, unlock, type Keyring, type RepoKeys, type Unlockers } from './keyring.js';
+import { pinKeyring, readPin, refuseRollback } from './pin.js';
 
 /**
  * What this process offers to open an encrypted store: ELTON_KEYFILE (one or more paths,
@@ -41,6 +42,39 @@ export async function openRepoKeys(keyring: Keyring, offered = offeredKeys()): P
   return repoKeys(await unlock(keyring, offered, kmsClient), keyring);
 }
 
+export interface OpenedKeyring {
+  keys: RepoKeys;
+  /** The keyring that opened: the one read, or this host's pinned copy if the one read did not verify. */
+  keyring: Keyring;
+  data: Buffer;
+  /** The repository key (undefined on a write-only host). */
+  master?: Buffer;
+  /** The keyring read did not verify, and the pinned copy was used instead. */
+  fromPin: boolean;
+}
+
+/**
+ * Opens a keyring read from `where`, against this host's pin (src/crypto/pin.ts): a rollback is
+ * refused; a keyring changed without the key gives way to the pinned copy, which verifies; a
+ * verified newer one becomes the pin. A write-only host cannot verify a keyring, so it never pins one.
+ */
+export async function openKeyring(data: Buffer, where: string, offered = offeredKeys()): Promise<OpenedKeyring> {
+  const keyring = decodeKeyring(data, where);
+  const pinned = await readPin(keyring.check);
+  refuseRollback(keyring, data, pinned, where);
+  if (offered.writer) return { keys: await openWriter(keyring, offered.writer, kmsClient), keyring, data, fromPin: false };
+  let master: Buffer;
+  try {
+    master = await unlock(keyring, offered, kmsClient, where);
+  } catch (err) {
+    if (!(pinned && hasCode(err, 'E_CORRUPT') && (err as EltonError).details?.keyringMac)) throw err;
+    const fallback = await unlock(pinned.keyring, offered, kmsClient, pinned.path);
+    return { keys: repoKeys(fallback, pinned.keyring), keyring: pinned.keyring, data: pinned.data, master: fallback, fromPin: true };
+  }
+  await pinKeyring(data, keyring, pinned);
+  return { keys: repoKeys(master, keyring), keyring, data, master, fromPin: false };
+}
+
 /**
  * A write-only credential offered for a plain store: refused, because what it would write
  * would be plaintext, and the host was meant to write only ciphertext.
@@ -57,6 +91,8 @@ export async function openKeys(store: FileStore, offered = offeredKeys()): Promi
     refuseWriterOnPlain(store.url, offered);
     return store;
   }
-  store.useKeys(await openRepoKeys(await store.readKeyring(), offered));
+  const held = await store.readKeyringBytes();
+  if (!held) throw notFound(`the keyring of the encrypted store at ${store.root}`, 'restore it from a backup of the store (elton backup copies it)');
+  store.useKeys((await openKeyring(held.data, store.root, offered)).keys);
   return store;
 }

@@ -7,7 +7,7 @@
 // covers every tree, which also brings a replica up to date when replication is turned on late.
 
 import { EltonError, notFound } from '../errors.js';
-import { copyVersions, type Origin } from '../backup/copy.js';
+import { copyKeyring, copyVersions, type Origin } from '../backup/copy.js';
 import { openForCopying } from '../store/open.js';
 import type { FileStore } from '../store/file-store.js';
 import type { CopyTarget } from '../store/store.js';
@@ -41,6 +41,7 @@ export class Replicator {
   private running?: Promise<void>;
   private timer?: NodeJS.Timeout;
   private wanted = false;
+  private keyringDirty = false;
   private closed = false;
   private copied = 0;
   private failures = 0;
@@ -90,13 +91,25 @@ export class Replicator {
     }
   }
 
+  /** The keyring changed (a key command): the replica gets it on the next run, versions or not. */
+  keyringChanged(): void {
+    this.keyringDirty = true;
+    this.kick();
+  }
+
   private async runOnce(): Promise<void> {
     const t0 = Date.now();
     const queued = this.meta.queued();
-    if (!queued.length && !this.everything) return;
+    const keyringOnly = !queued.length && !this.everything;
+    if (keyringOnly && !this.keyringDirty) return;
     // An encrypted repository's keyring goes to a new target before its config.
     const keyring = this.store.config.encryption ? (await this.store.readKeyringBytes())?.data : undefined;
     this.target ??= await openForCopying(this.url, this.store.config, this.token, false, keyring);
+    this.keyringDirty = false;
+    if (keyringOnly) {
+      await copyKeyring(this.origin().direct, this.target);
+      return;
+    }
     const trees = this.everything ? undefined : [...new Set(queued.map((q) => q.tree))];
     const r = await copyVersions(this.origin(), this.target, { trees });
     if (r.problems.length) {

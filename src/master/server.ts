@@ -21,7 +21,7 @@ import { homeOf, isMasterName, isTreeName } from '../ref.js';
 import { isId, sha256 } from '../lib/hash.js';
 import { createFileExclusive, writeFileAtomic } from '../lib/atomic.js';
 import { isSealed, SEAL_OVERHEAD } from '../crypto/envelope.js';
-import { decodeKeyring, type Keyring } from '../crypto/keyring.js';
+import { decodeKeyring, MAX_GENERATION_STEP, type Keyring } from '../crypto/keyring.js';
 import { decodeTree } from '../tree.js';
 import { decodeVersion } from '../version.js';
 import { rebuildTree } from '../tree-delta.js';
@@ -300,7 +300,7 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
    * The master cannot check a keyring's MAC (that needs the key), but it keeps a token holder from
    * swapping in a keyring for another key, or replaying an older one (a removed writer's, say).
    */
-  function writeKeyring(data: Buffer, expected: string | null, offered: Keyring): Promise<'written' | 'moved' | 'other key' | 'older'> {
+  function writeKeyring(data: Buffer, expected: string | null, offered: Keyring): Promise<'written' | 'moved' | 'other key' | 'older' | 'too far'> {
     const write = keyringWrites.then(async () => {
       const current = await readKeyring();
       if (expected === null) return current === undefined && (await createFileExclusive(keyringPath, data)) ? 'written' : 'moved';
@@ -308,6 +308,7 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
       const held = decodeKeyring(current, keyringPath);
       if (held.check !== offered.check) return 'other key';
       if (!(offered.generation > held.generation)) return 'older';
+      if (offered.generation > held.generation + MAX_GENERATION_STEP) return 'too far';
       await writeFileAtomic(keyringPath, data);
       return 'written';
     });
@@ -533,7 +534,9 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
     const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
     const grant = m ? opts.tokens.check(m[1]) : undefined;
     if (!grant) throw new EltonError('E_AUTH', 'a valid bearer token is required', EXIT.auth, 'set ELTON_TOKEN');
-    if (scope !== 'any' && !grant.scopes.has(scope)) throw new EltonError('E_FORBIDDEN', `token "${grant.name}" lacks the ${scope} scope`, EXIT.auth, `use a token with the ${scope} scope`);
+    if (scope !== 'any' && !grant.scopes.has(scope)) {
+      throw new EltonError('E_FORBIDDEN', `token "${grant.name}" lacks the ${scope} scope`, EXIT.auth, `use a token with the ${scope} scope (its line in the master's token file: TOKEN ${[...grant.scopes, scope].join(',')} ${grant.name})`);
+    }
     return grant;
   }
 
@@ -618,9 +621,11 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
         return sendError(req, res, outcome === 'moved' ? 412 : 409, conflict(
           outcome === 'moved' ? (expected === null ? 'the master already has a keyring' : 'the keyring on the master changed since it was read')
             : outcome === 'other key' ? 'this keyring is for another repository key than the one the master holds'
-              : 'this keyring is not newer than the one the master holds (its generation must grow)',
+              : outcome === 'older' ? 'this keyring is not newer than the one the master holds (its generation must grow)'
+                : `this keyring's generation jumps more than ${MAX_GENERATION_STEP} past the one the master holds`,
           outcome === 'moved' ? 'another key command changed it meanwhile: read it again and retry' : 'read the master\'s keyring, change that one, and write it back'));
       }
+      replication?.keyringChanged();
       const tag = keyringTag(data);
       res.setHeader('etag', `"${tag}"`);
       return sendJson(res, expected === null ? 201 : 200, { tag });

@@ -159,7 +159,7 @@ export class HttpClient {
     }
     if (status === 403) {
       return authError(`${this.url} refused ${spec.method} ${spec.path.split('?')[0]}: ${e?.message ?? 'the token lacks the scope for it'}`,
-        'use a token with the write scope to commit or push; read tokens can only fetch');
+        e?.hint ?? 'use a token with the scope the master names: write to commit or push, read to fetch, keys to change an encrypted master\'s keyring');
     }
     if (e?.code && e.message && typeof e.exitCode === 'number') return new EltonError(e.code, e.message, e.exitCode, e.hint, e.details);
     return remoteError(`${this.url} answered ${status} ${res.statusMessage ?? ''} to ${spec.method} ${spec.path.split('?')[0]}`.trim());

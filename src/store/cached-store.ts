@@ -107,7 +107,8 @@ export class CachedStore implements Store {
       absent = await this.shared.missing(absent);
       if (!absent.size) return;
     }
-    const list = [...absent];
+    // In id order for an encrypted store: the order of a walk would show which chunks make one file.
+    const list = this.codec.encrypted ? [...absent].sort() : [...absent];
     const total = list.reduce((n, id) => n + (sizes?.get(id) ?? 0), 0);
     let loaded = 0;
     await this.keep((add) => this.remote.readObjects(list, async (id, data) => {
@@ -138,7 +139,7 @@ export class CachedStore implements Store {
     while (level.size) {
       let absent = await this.absent(level.keys());
       if (absent.size && this.codec.encrypted) {
-        const fetch = [...absent];
+        const fetch = [...absent].sort();
         await this.keep((add) => this.remote.readObjects(fetch, add));
         absent = new Set();
       }
@@ -219,10 +220,11 @@ export class CachedStore implements Store {
     } catch (err) {
       if (!hasCode(err, 'E_NOT_FOUND')) throw err;
     }
-    // Kept as stored (sealed, in an encrypted store), once it has opened: a damaged record is never kept.
+    // Kept as stored (sealed, in an encrypted store), once it has opened: a damaged record is never
+    // kept. Without the key (a backup) nothing can be checked, so nothing is kept.
     const stored = await this.remote.readVersion(tree, version);
     const opened = this.codec.openVersion(stored);
-    await this.local.createVersion(stored);
+    if (!this.codec.encrypted || this.codec.keys) await this.local.createVersion(stored);
     return opened;
   }
 

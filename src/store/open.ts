@@ -7,7 +7,7 @@ import { corrupt, exists, hasCode, notFound, usage } from '../errors.js';
 import { DEFAULT_CHUNKER } from '../chunker.js';
 import { HttpStore } from '../remote/http-store.js';
 import { LOCAL_HEADER } from '../remote/wire.js';
-import { openKeys, openRepoKeys, refuseWriterOnPlain } from '../crypto/unlock.js';
+import { offeredKeys, openKeyring, openKeys, refuseWriterOnPlain } from '../crypto/unlock.js';
 import { decodeKeyring, encodeKeyring, repoKeys, type Keyring } from '../crypto/keyring.js';
 import { sha256 } from '../lib/hash.js';
 import { S3Store } from '../remote/s3-store.js';
@@ -185,10 +185,10 @@ async function createRemoteKeyring(store: CachedStore, keyring: Buffer): Promise
 /**
  * Opens a remote's encrypted store with the keys offered. The remote's keyring is read every
  * time (one request), so that a wrapping or writer added or removed there counts at once; the
- * local cache's copy is used only when the remote cannot be reached. The copy also pins what
- * this cache has trusted: a keyring for another repository key (its check value differs), or an
- * older one (a lower generation: a rollback, a removed writer brought back), is refused, so
- * whoever controls the remote cannot swap keys. Readers also check the keyring's MAC.
+ * local cache's copy is used only when the remote cannot be reached. A keyring for another
+ * repository key than the one this cache has used (its check value differs) is refused, so
+ * whoever controls the remote cannot swap in a key of their own; rollbacks are refused, and
+ * tampering survived, by this host's pin (openKeyring).
  */
 async function unlockRemote(local: FileStore, remote: Remote): Promise<void> {
   const cached = await local.readKeyringBytes();
@@ -200,17 +200,16 @@ async function unlockRemote(local: FileStore, remote: Remote): Promise<void> {
     fresh = cached;
   }
   if (!fresh) throw notFound(`the keyring of the encrypted store at ${remote.url}`, 'restore it from a backup of the store (elton backup copies it)');
-  const keyring = decodeKeyring(fresh.data, remote.url);
-  if (cached && !cached.data.equals(fresh.data)) {
-    const pinned = decodeKeyring(cached.data, local.root);
-    const swapped = keyring.check !== pinned.check;
-    if (swapped || keyring.generation < pinned.generation) {
-      throw corrupt(`the keyring at ${remote.url} is ${swapped ? 'for another key than' : 'older than'} the one this cache has trusted`,
-        'someone replaced the keyring at the remote: check with the store\'s owner before trusting it', { object: 'keyring' });
-    }
+  if (cached && !cached.data.equals(fresh.data) && decodeKeyring(fresh.data, remote.url).check !== decodeKeyring(cached.data, local.root).check) {
+    throw corrupt(`the keyring at ${remote.url} is for another key than the one this cache has used`,
+      'someone replaced the keyring at the remote: check with the store\'s owner before trusting it', { object: 'keyring' });
   }
-  local.useKeys(await openRepoKeys(keyring));
-  if (!cached?.data.equals(fresh.data)) await local.writeKeyringBytes(fresh.data, cached ? sha256(cached.data).toString('hex') : null).catch(() => {});
+  const opened = await openKeyring(fresh.data, remote.url);
+  local.useKeys(opened.keys);
+  // The cache keeps a copy for working offline: only one that opened here, and never a writer's (it cannot verify one).
+  if (!offeredKeys().writer && !cached?.data.equals(opened.data)) {
+    await local.writeKeyringBytes(opened.data, cached ? sha256(cached.data).toString('hex') : null).catch(() => {});
+  }
 }
 
 /**

@@ -163,7 +163,10 @@ describe('e2e: encrypted stores', function () {
     wrapped[20] ^= 0x01;
     keyring.wrappings[0].wrapped = wrapped.toString('base64');
     writeFileSync(keyringPath, JSON.stringify(keyring));
-    assertJsonError(await eltonAsync(other, ['status', '--json'], env), 'E_AUTH', 12);
+    // This host has verified the keyring before: any other at the same generation is refused.
+    assert.match(assertJsonError(await eltonAsync(other, ['status', '--json'], env), 'E_CORRUPT', 7).message, /not the one this host has verified/);
+    // A host that never saw it cannot open the damaged wrapping.
+    assertJsonError(await eltonAsync(other, ['status', '--json'], { ...env, ELTON_CACHE: tempDir('fresh-cache-') }), 'E_AUTH', 12);
   });
 
   it('refuses a key source without --encrypt, and never waits for a passphrase without a terminal', async () => {

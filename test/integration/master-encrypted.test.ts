@@ -151,6 +151,8 @@ describe('integration: encrypted master', function () {
     const now = (await a.readKeyringBytes())!.tag;
     assert.match((await rejectsWith(a.writeKeyringBytes(keyringBytes('other key', randomBytes(16).toString('base64')), now), 'E_CONFLICT', 5)).message, /another repository key/);
     assert.match((await rejectsWith(a.writeKeyringBytes(keyringBytes('replayed', KEYRING_CHECK, 1), now), 'E_CONFLICT', 5)).message, /not newer/);
+    // Nor one that jumps so far ahead that nothing newer could follow it.
+    assert.match((await rejectsWith(a.writeKeyringBytes(keyringBytes('far', KEYRING_CHECK, keyringGeneration + 100_000), now), 'E_CONFLICT', 5)).message, /jumps more than/);
     // A token without the keys scope cannot write it.
     await rejectsWith((await connect(A.url, WO)).writeKeyringBytes(keyringBytes('wo'), now), 'E_AUTH', 12);
   });
