@@ -32,7 +32,7 @@ export async function clone(opts: CloneOptions, deps: Deps): Promise<CloneResult
       tree = trees[0];
     }
     const record = await resolveVersion(store, ref, tree, reporterOf(deps));
-    const ws = await Workspace.create(root, { format: WORKSPACE_FORMAT, tree, remote });
+    const ws = await Workspace.create(root, { format: WORKSPACE_FORMAT, tree, remote, ...(store.config.encryption ? { encrypted: true as const } : {}) });
     const lock = await ws.lock('clone');
     try {
       const prefixes = opts.paths?.map((p) => p.split('/').filter((s) => s && s !== '.').join('/'));

@@ -1,7 +1,7 @@
 // What every use-case shares: dependencies passed in, and the workspace/store lookup with ref resolution.
 
 import { resolve, relative, sep } from 'node:path';
-import { hasCode, notFound, usage } from '../errors.js';
+import { corrupt, hasCode, notFound, usage } from '../errors.js';
 import { silent, type Reporter } from '../events.js';
 import { parseRef, type Ref } from '../ref.js';
 import { openStore } from '../store/open.js';
@@ -20,7 +20,13 @@ export interface Opened { ws: Workspace; store: Store }
 
 export async function openWorkspace(deps: Deps): Promise<Opened> {
   const ws = await Workspace.find(deps.cwd);
-  return { ws, store: await openStore(ws.remoteUrl, storeOptions(ws)) };
+  const store = await openStore(ws.remoteUrl, storeOptions(ws));
+  if (ws.config.encrypted && !store.config.encryption) {
+    await store.close();
+    throw corrupt(`the store at ${ws.remoteUrl} is not encrypted, and it was when this workspace met it`,
+      'someone replaced it with a plain store, which would receive this workspace\'s files in plaintext: check with the store\'s owner', { object: 'config' });
+  }
+  return { ws, store };
 }
 
 export const storeOptions = (ws: Workspace) => ({ cacheDir: ws.cachePath, token: ws.config.token });

@@ -46,6 +46,7 @@ export async function init(opts: InitOptions, deps: Deps): Promise<InitResult> {
     await fsp.rm(created ?? ws.meta, { recursive: true, force: true });
     throw err;
   }
+  if (store.config.encryption) await ws.markEncrypted();
   await store.close();
   const encryption = keys ? listWrappings(keys.keyring).map(({ id, source, detail }) => ({ id, source, detail })) : null;
   return { root, tree, remote, store: ws.remoteUrl, transfer: transferOf(store), encryption };

@@ -18,6 +18,8 @@ export interface WorkspaceConfig {
   remote: string | null;
   /** Bearer token for an http(s) remote; ELTON_TOKEN overrides it. Never printed. */
   token?: string;
+  /** The store was encrypted when this workspace met it: a plain store there later is refused (a downgrade). */
+  encrypted?: true;
 }
 
 /**
@@ -44,6 +46,13 @@ export class Workspace {
     await fsp.mkdir(join(root, META_DIR, 'staging'), { recursive: true });
     await writeFileAtomic(join(root, META_DIR, 'config.json'), JSON.stringify(config, null, 2) + '\n');
     return new Workspace(root, config);
+  }
+
+  /** Records that the workspace's store is encrypted (init and clone, once they have opened it). */
+  async markEncrypted(): Promise<void> {
+    if (this.config.encrypted) return;
+    this.config.encrypted = true;
+    await writeFileAtomic(join(this.root, META_DIR, 'config.json'), JSON.stringify(this.config, null, 2) + '\n');
   }
 
   /** Finds the workspace that contains `start`, looking upward as git does. */

@@ -3,7 +3,7 @@
 // KMS is a local endpoint speaking its JSON protocol; the SDK is pointed at it.
 
 import { strict as assert } from 'node:assert';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pseudoRandom, tempDir, writeTree } from '../helpers.js';
 import { assertJsonError, assertNoStack, assertSameTree, eltonAsync, ok, snapshotTree } from './util.js';
@@ -177,5 +177,21 @@ describe('e2e: encrypted stores', function () {
     writeTree(none, { 'a.txt': 'a\n' });
     const n = await eltonAsync(none, ['init', '--encrypt', '--json'], { ELTON_NEW_PASSPHRASE: undefined, ELTON_PASSPHRASE: undefined });
     assert.match(assertJsonError(n, 'E_USAGE', 2).hint ?? '', /ELTON_NEW_PASSPHRASE/);
+  });
+
+  it('a workspace refuses its encrypted store replaced by a plain one, which would get its files in plaintext', async () => {
+    const key = join(tempDir(), 'k.key');
+    ok(await eltonAsync(tempDir(), ['key', 'generate', key]));
+    const store = join(tempDir(), 'store');
+    const ws = join(tempDir(), 'ws');
+    writeTree(ws, files());
+    ok(await eltonAsync(ws, ['init', '--encrypt', '--key-source', `keyfile:${key}`, '--remote', store], { ELTON_KEYFILE: key }));
+    ok(await eltonAsync(ws, ['commit', '-m', 'one'], { ELTON_KEYFILE: key }));
+    rmSync(store, { recursive: true, force: true });
+    const other = join(tempDir(), 'other');
+    writeTree(other, { 'a.txt': 'a\n' });
+    ok(await eltonAsync(other, ['init', '--remote', store]));
+    writeTree(ws, { 'new.txt': `${SECRET}\n` });
+    assert.match(assertJsonError(await eltonAsync(ws, ['commit', '-m', 'two', '--json'], { ELTON_KEYFILE: key }), 'E_CORRUPT', 7).message, /not encrypted, and it was/);
   });
 });
