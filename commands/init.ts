@@ -35,7 +35,7 @@ export default class Init extends EltonCommand {
     const passphrase = flags.encrypt && needsPassphrase(sources) ? await newPassphrase() : '';
     const encrypt = flags.encrypt ? { sources, passphrase: () => passphrase } : undefined;
     const result = await init({ dir: args.dir, tree: flags.tree, remote: flags.remote, s3: s3Settings(flags), encrypt }, await this.deps());
-    this.log(`initialized ${result.tree} in ${result.root} (store: ${result.remote ?? 'embedded'}${result.encryption ? `, encrypted; key wrapped by ${result.encryption.map((w) => w.source).join(', ')}` : ''})`);
+    this.log(`initialized ${result.tree} in ${result.root} (store: ${result.remote ?? 'embedded'}${result.encryption ? `, encrypted; key wrapped by ${result.encryption.map((w) => w.source).join(', ')}` : result.encrypted ? ', encrypted' : ''})`);
     return result;
   }
 }

@@ -20,7 +20,9 @@ export interface InitOptions {
 }
 export interface InitResult {
   root: string; tree: string; remote: string | null; store: string; transfer: Transfer;
-  /** The wrappings of an encrypted store's key (null: not encrypted). */
+  /** The store is encrypted (made so here, or joined). */
+  encrypted: boolean;
+  /** The wrappings of a store made encrypted here (null otherwise). */
   encryption: Array<{ id: string; source: string; detail: string }> | null;
 }
 
@@ -46,8 +48,9 @@ export async function init(opts: InitOptions, deps: Deps): Promise<InitResult> {
     await fsp.rm(created ?? ws.meta, { recursive: true, force: true });
     throw err;
   }
-  if (store.config.encryption) await ws.markEncrypted();
+  const encrypted = !!store.config.encryption;
+  if (encrypted) await ws.markEncrypted();
   await store.close();
   const encryption = keys ? listWrappings(keys.keyring).map(({ id, source, detail }) => ({ id, source, detail })) : null;
-  return { root, tree, remote, store: ws.remoteUrl, transfer: transferOf(store), encryption };
+  return { root, tree, remote, store: ws.remoteUrl, transfer: transferOf(store), encrypted, encryption };
 }
