@@ -33,15 +33,6 @@ const lazyKms: Kms = {
 /** One KMS client per process, made on first use. */
 export const kmsClient = (): Kms => lazyKms;
 
-/**
- * The keys the offered sources give for this keyring: a write-only host's (ELTON_WRITER), or the
- * repository key with the keys of the writers it lists.
- */
-export async function openRepoKeys(keyring: Keyring, offered = offeredKeys()): Promise<RepoKeys> {
-  if (offered.writer) return openWriter(keyring, offered.writer, kmsClient);
-  return repoKeys(await unlock(keyring, offered, kmsClient), keyring);
-}
-
 export interface OpenedKeyring {
   keys: RepoKeys;
   /** The keyring that opened: the one read, or this host's pinned copy if the one read did not verify. */

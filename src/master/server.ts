@@ -15,18 +15,17 @@ import https from 'node:https';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
-import { conflict, EltonError, EXIT, incomplete, isErrno, notFound, usage } from '../errors.js';
+import { conflict, EltonError, EXIT, incomplete, notFound, usage } from '../errors.js';
 import { decodeObject, decodeObjectAsync, Kind } from '../object.js';
 import { homeOf, isMasterName, isTreeName } from '../ref.js';
-import { isId, sha256 } from '../lib/hash.js';
-import { createFileExclusive, writeFileAtomic } from '../lib/atomic.js';
+import { isId } from '../lib/hash.js';
 import { isSealed, SEAL_OVERHEAD } from '../crypto/envelope.js';
 import { decodeKeyring, MAX_GENERATION_STEP, type Keyring } from '../crypto/keyring.js';
 import { decodeTree } from '../tree.js';
 import { decodeVersion } from '../version.js';
 import { rebuildTree } from '../tree-delta.js';
 import { pathSelected } from '../snapshot.js';
-import { FileStore, encodeStoreConfig } from '../store/file-store.js';
+import { FileStore, encodeStoreConfig, keyringTag } from '../store/file-store.js';
 import { defaultStoreConfig } from '../store/open.js';
 import type { ClosureRoot, StoreConfig, VersionDraft } from '../store/store.js';
 import {
@@ -102,8 +101,6 @@ const IDS_BATCH = 8192;
 /** The store config of an encrypted master's new data directory (as `elton init --encrypt` makes for a directory store). */
 const encryptedStoreConfig = (): StoreConfig => ({ ...defaultStoreConfig(), idScheme: 'hmac-sha256', encryption: { cipher: 'aes-256-gcm' } });
 
-/** A keyring's tag (its ETag, unquoted): what a write names to replace it. */
-const keyringTag = (data: Buffer) => sha256(data).toString('hex');
 
 const STATUS: Record<string, number> = {
   E_USAGE: 400, E_BAD_REF: 400, E_AUTH: 401, E_FORBIDDEN: 403, E_NOT_FOUND: 404, E_CONFLICT: 409,
@@ -144,14 +141,14 @@ const FETCH_BATCH = 512;
 const FETCHES_IN_FLIGHT = 3;
 const HEARTBEAT_MS = Number(process.env.ELTON_HEARTBEAT_MS ?? 15_000);
 
+/** How long the rest of a refused upload is read and dropped before the connection is cut. */
+const REFUSED_DRAIN_MS = 2000;
+
 /**
  * Runs slow work before a response starts (a fetch from a peer, a forwarded commit), sending
  * "102 Processing" every 15 s (ELTON_HEARTBEAT_MS) meanwhile, so that the client's idle timeout
  * does not cut it.
  */
-/** How long the rest of a refused upload is read and dropped before the connection is cut. */
-const REFUSED_DRAIN_MS = 2000;
-
 async function keepAlive<T>(res: ServerResponse, work: () => Promise<T>): Promise<T> {
   const beat = setInterval(() => { if (!res.headersSent) res.writeProcessing(); }, HEARTBEAT_MS);
   try {
@@ -279,37 +276,27 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
     if (missing.size) throw incomplete('the master', what, missing);
   }
 
-  // The keyring of an encrypted repository: opaque bytes beside the store's config, where every
-  // directory store keeps it (so the replicator copies it like any store's), replaced only by
-  // compare-and-set. Writes are serialized here (one master per data directory), so that two key
-  // commands racing never both win.
-  const keyringPath = join(storeDir, 'keyring');
+  // The keyring of an encrypted repository: opaque bytes the store keeps beside its config (so
+  // the replicator copies it like any store's), replaced only by compare-and-set. Writes are
+  // serialized here, so that the checks below and the write are one step.
   let keyringWrites: Promise<unknown> = Promise.resolve();
 
-  async function readKeyring(): Promise<Buffer | undefined> {
-    try {
-      return await fsp.readFile(keyringPath);
-    } catch (err) {
-      if (isErrno(err, 'ENOENT')) return undefined;
-      throw err;
-    }
-  }
-
-  /** Writes `data` if the keyring is still as `expected` (its tag; null: there is none). Returns false if it is not. */
   /**
-   * The master cannot check a keyring's MAC (that needs the key), but it keeps a token holder from
-   * swapping in a keyring for another key, or replaying an older one (a removed writer's, say).
+   * Writes `data` if the keyring is still as `expected` (its tag; null: there is none). The master
+   * cannot check a keyring's MAC (that needs the key), but it keeps a token holder from swapping
+   * in a keyring for another key, or replaying an older one (a removed writer's, say).
    */
   function writeKeyring(data: Buffer, expected: string | null, offered: Keyring): Promise<'written' | 'moved' | 'other key' | 'older' | 'too far'> {
     const write = keyringWrites.then(async () => {
-      const current = await readKeyring();
-      if (expected === null) return current === undefined && (await createFileExclusive(keyringPath, data)) ? 'written' : 'moved';
-      if (current === undefined || keyringTag(current) !== expected) return 'moved';
-      const held = decodeKeyring(current, keyringPath);
-      if (held.check !== offered.check) return 'other key';
-      if (!(offered.generation > held.generation)) return 'older';
-      if (offered.generation > held.generation + MAX_GENERATION_STEP) return 'too far';
-      await writeFileAtomic(keyringPath, data);
+      const current = await store.readKeyringBytes();
+      if ((current?.tag ?? null) !== expected) return 'moved';
+      if (current) {
+        const held = decodeKeyring(current.data, 'the master\'s keyring');
+        if (held.check !== offered.check) return 'other key';
+        if (!(offered.generation > held.generation)) return 'older';
+        if (offered.generation > held.generation + MAX_GENERATION_STEP) return 'too far';
+      }
+      await store.writeKeyringBytes(data, expected);
       return 'written';
     });
     keyringWrites = write.catch(() => {});
@@ -603,10 +590,10 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
       need(method === 'GET' ? 'read' : replacing ? 'keys' : 'write');
       if (!encrypted) throw usage('this master holds a plain repository, which has no keyring', 'keyrings belong to encrypted masters (elton master --encrypted; docs/master.md)');
       if (method === 'GET') {
-        const data = await readKeyring();
-        if (!data) throw notFound('the keyring of this master', 'it is written when an encrypted repository is created here (elton init --encrypt)');
-        res.writeHead(200, { 'content-type': 'application/json', 'content-length': data.length, etag: `"${keyringTag(data)}"`, 'cache-control': 'no-cache' });
-        return void res.end(data);
+        const held = await store.readKeyringBytes();
+        if (!held) throw notFound('the keyring of this master', 'it is written when an encrypted repository is created here (elton init --encrypt)');
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': held.data.length, etag: `"${held.tag}"`, 'cache-control': 'no-cache' });
+        return void res.end(held.data);
       }
       const expected = keyringPrecondition(req);
       const data = await body(req, KEYRING_LIMIT);

@@ -22,9 +22,12 @@ import { decodeObject, encodeRecord, Kind } from '../object.js';
 import { decodeVersion, divergedVersion, encodeVersion, sameVersion, type VersionRecord } from '../version.js';
 import { isTreeName } from '../ref.js';
 import { encryptedCodec, lockedCodec, plainCodec, type ObjectCodec } from '../codec.js';
-import { decodeKeyring, encodeKeyring, repoKeys, type Keyring, type RepoKeys } from '../crypto/keyring.js';
+import { encodeKeyring, repoKeys, type Keyring, type RepoKeys } from '../crypto/keyring.js';
 
 const KEYRING_FILE = 'keyring';
+
+/** A keyring's tag, in every store that has no ETag of its own (its ETag on a master): what a write names to replace it. */
+export const keyringTag = (data: Buffer) => sha256(data).toString('hex');
 import { validateChunkerParams } from '../chunker.js';
 import { PackFileWriter, decodeIndex, encodeIndex, type PackEntry } from './pack.js';
 import { noTransfer, STORE_FORMAT, type CopiedContents, type IdLister, type KeyringHolder, type ObjectSource, type ObjectWriter, type PutOutcome, type Store, type StoreConfig, type VersionDraft } from './store.js';
@@ -145,7 +148,7 @@ export class FileStore implements Store, KeyringHolder, IdLister {
       if (isErrno(err, 'ENOENT')) return undefined;
       throw ioError(`cannot read the keyring of the encrypted store at ${this.root}`, err, 'restore the keyring file from a backup of the store');
     }
-    return { data, tag: sha256(data).toString('hex') };
+    return { data, tag: keyringTag(data) };
   }
 
   /**
@@ -161,12 +164,6 @@ export class FileStore implements Store, KeyringHolder, IdLister {
     } finally {
       await lock.release();
     }
-  }
-
-  async readKeyring(): Promise<Keyring> {
-    const held = await this.readKeyringBytes();
-    if (!held) throw notFound(`the keyring of the encrypted store at ${this.root}`, 'restore the keyring file from a backup of the store');
-    return decodeKeyring(held.data, join(this.root, KEYRING_FILE));
   }
 
   async listIds(): Promise<string[]> { return this.knownIds(); }
